@@ -2,7 +2,8 @@
 
 Layout::
 
-    <cache>/manifest.json       settings, corpus root, per-sample source fingerprints, left-out samples
+    <cache>/manifest.json       settings, corpus root (relative to the cache), per-sample source fingerprints,
+                                left-out samples
     <cache>/image/<id>.npy      uint8 (64, W)   image features × 255, rounded
     <cache>/cqt/<id>.npy        uint8 (120, frames)  the CQT image before its resize to height 256, × 255
 
@@ -149,6 +150,11 @@ class FeatureCache:
         return sum(p.stat().st_size for kind in ("image", "cqt") for p in (self.root / kind).glob("*.npy"))
 
 
+def _corpus_of(cache_dir: Path, manifest: dict) -> Path:
+    """The corpus a manifest names: relative to the cache folder (or absolute, as version-2 caches wrote it)."""
+    return (Path(cache_dir) / manifest["corpus_root"]).resolve()
+
+
 def default_cache_dir(corpus_root: str | os.PathLike, settings: FeatureSettings = FeatureSettings()) -> Path:
     """``<corpus root>/features-<settings hash>``: one cache per corpus and settings."""
     return Path(corpus_root) / f"features-{io.sha256_json(asdict(settings))[:10]}"
@@ -170,7 +176,7 @@ def build_cache(corpus_root: str | os.PathLike, cache_dir: str | os.PathLike | N
     fingerprints: dict[str, list] = {}
     if manifest_path.exists():
         old = io.read_json(manifest_path)
-        if old["settings"] == asdict(settings) and old["corpus_root"] == str(corpus.root.resolve()):
+        if old["settings"] == asdict(settings) and _corpus_of(cache_dir, old) == corpus.root.resolve():
             fingerprints = old["fingerprints"]
         else:
             raise StaleCacheError(f"{cache_dir} holds features of other settings or another corpus; "
@@ -203,7 +209,10 @@ def build_cache(corpus_root: str | os.PathLike, cache_dir: str | os.PathLike | N
                 fingerprints[sid] = fp
             bar.update()
     # Ids of earlier builds that are no longer wanted stay cached: they cost nothing and keep the cache reusable.
-    io.write_json(manifest_path, {"settings": asdict(settings), "corpus_root": str(corpus.root.resolve()),
+    # The corpus is recorded relative to the cache (".." for the default, inside the corpus), so that moving or
+    # renaming the data folder keeps the cache valid: the per-sample fingerprints still catch changed sources.
+    corpus_rel = os.path.relpath(corpus.root.resolve(), cache_dir.resolve())
+    io.write_json(manifest_path, {"settings": asdict(settings), "corpus_root": corpus_rel,
                                   "fingerprints": fingerprints, "left_out": left_out})
     return open_cache(cache_dir, ids=wanted)
 
@@ -229,7 +238,7 @@ def open_cache(cache_dir: str | os.PathLike, ids: list[str] | None = None, check
     if settings.version != CACHE_VERSION:
         raise StaleCacheError(f"{cache_dir} was built by feature code version {settings.version}, "
                               f"this is {CACHE_VERSION}: rebuild it")
-    corpus = primus.PrimusCorpus(m["corpus_root"])
+    corpus = primus.PrimusCorpus(_corpus_of(cache_dir, m))
     fingerprints = m["fingerprints"]
     left_out = dict(m.get("left_out", {}))
     wanted = sorted(set(ids)) if ids is not None else sorted(fingerprints)

@@ -8,8 +8,8 @@ Pipeline (:func:`run_fold` for a study's fold, :func:`run` for any pair of poste
 2. **Word graphs**: :class:`mtlnb.wordgraph.WordGraphDecoder` with the baseline's Kaldi recipe (acoustic scale
    2.5, beam 15, lattice beam 12) on each sample's OMR and A2S log-posteriors (``posteriors_<split>.npz`` of
    notebooks 02–03), in a process pool over samples.
-3. **Read-off scale** (:func:`tune_readoff`): on the validation split, each modality's LM best path at every
-   acoustic scale of a small grid (LM scale 1); see "Read-off scale" below.
+3. **Read-off** (:func:`tune_readoff`): on the validation split, each modality's LM best path at every
+   acoustic scale × insertion penalty of a small grid (LM scale 1); see "Read-off" below.
 4. **Fusion** on the test split: :func:`mtlnb.fusion.fuse` over the profile's α values for the three α methods,
    one call each for Smith-Waterman and the two lightly-supervised methods.
 5. **Tables** (:class:`LateFusionResult`): per-sample outputs, corpus SER per (method, α), unimodal SERs.
@@ -23,17 +23,21 @@ Choices where the papers are silent
   to the lower order); ``"fixed"`` keeps ``lm_order``.  An order whose fit raises (Kneser-Ney's discounts, when
   ``smoothing="kneser_ney"``) is skipped, as the baseline stepped down.  ``min_order`` is 2, the baseline's
   smallest.
-- **Read-off scale.** The baseline searched at acoustic scale 2.5 but read its lattices with Kaldi's tool
-  defaults (acoustic scale 1, LM scale 1: ``lattice-best-path``, ``lattice-combine``, ``lattice-mbr-decode``
-  without scale options), which lets the LM weigh 2.5× more in the read-off than in the search.  The thesis ran
-  "a grid search in the word-graph stage" without saying over what.  Here ``readoff="tuned"`` (the default)
-  picks, per modality, the acoustic scale of :attr:`LateFusionConfig.scale_grid` whose LM best path has the
-  lowest **validation** SER (ties: the scale nearest the decoding scale, then the smaller), the Kaldi idiom of
-  ``lattice-scale --inv-acoustic-scale=LMWT`` swept on a development set; ``readoff="faithful"`` reads off at
-  1.0 as the baseline did.  Both are always reported (the grid is evaluated on validation and test).  The
-  chosen scale applies to every read-off of that modality's lattice in every fusion method (implemented by
-  scaling the lattice's acoustic scores, :func:`rescaled`, so that ``FusionConfig``'s read-off at 1.0 sees
-  ``scale · acoustic + graph``); the sausage LM scales of the confusion-network method stay the baseline's.
+- **Read-off (acoustic scale and insertion penalty).** The baseline searched at acoustic scale 2.5 but read its
+  lattices with Kaldi's tool defaults (acoustic scale 1, LM scale 1, no insertion penalty: ``lattice-best-path``,
+  ``lattice-combine``, ``lattice-mbr-decode`` without scale options), so the LM weighs 2.5× more in the read-off
+  than in the search; its recipe defines ``WIP=-0.8`` but passes it to no tool.  The thesis ran "a grid search in
+  the word-graph stage" without saying over what.  Here ``readoff="tuned"`` (the default) picks, per modality,
+  the :class:`Readoff` of ``scale_grid × penalty_grid`` whose LM best path has the lowest **validation** SER
+  (ties: the scale nearest the decoding scale, then the penalty nearest 0) -- Kaldi's scoring idiom
+  (``lattice-scale --inv-acoustic-scale=LMWT | lattice-add-penalty --word-ins-penalty=WIP``, both swept on a
+  development set); ``readoff="faithful"`` reads off at (1.0, 0) as the baseline did.  Both are always reported:
+  the grid is evaluated on validation and test.  Why the penalty: the LM costs about 4 nats per symbol, so at
+  read-off scale 1 it turns every uncertain symbol into a deletion (mini OMR, 80 validation samples: greedy SER
+  38.9 % with 15 deletions per 1,000 symbols; LM best path at (1.0, 0) 46.7 % with 205).  The chosen read-off
+  applies to every read-off of that modality's lattice in every fusion method (:func:`rescaled` bakes it into
+  the lattice, so that ``FusionConfig``'s read-off at (1, 1) sees it); the sausage LM scales of the
+  confusion-network method stay the baseline's.
 - **Validation set size.** ``max_samples`` (the profile's ``fusion.max_test_samples``) caps the decoded
   validation split as well as the test split: both are decoded alike.
 - **Smoke beams.** ``smoke`` networks are barely trained (uniform posteriors), which makes the baseline's search
@@ -48,7 +52,7 @@ Results go to ``cache_dir/<split>/shard-NNNNN.json``, ``shard_size`` samples eac
 complete; a rerun reuses every shard whose key matches.  The key hashes everything a shard depends on: its
 sample ids and references, the posteriors files (path, size, modification time: a retrained network writes a new
 file), the LM (settings, chosen order, a hash of its training transcripts), the decoder and fusion settings, the
-read-off scales, the scale grid, α values and methods.  Anything else is a stale shard and is recomputed.  The
+read-offs, the read-off grid, α values and methods.  Anything else is a stale shard and is recomputed.  The
 settings of the current run are written to ``cache_dir/<split>/settings.json`` for reading.
 """
 
@@ -63,7 +67,7 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -79,9 +83,24 @@ MODALITIES = ("omr", "a2s")
 SPLITS = ("val", "test")
 UNIMODAL = ("greedy_omr", "greedy_a2s", "best_path_omr", "best_path_a2s")  # method names of the unimodal rows
 READOFFS = ("tuned", "faithful")
-FAITHFUL_SCALE = 1.0  # Kaldi's lattice-tool default acoustic scale, which the baseline never changed
 CACHE_FORMAT = "mtlnb.late-fusion-shard/1"
 ALL_METHODS = tuple(fusion.METHODS)
+
+
+class Readoff(NamedTuple):
+    """How a modality's lattice is read off: each arc scores ``acoustic_scale · acoustic + graph`` plus
+    ``insertion_penalty`` if it carries a symbol (LM scale 1).  The penalty has :class:`DecoderConfig`'s sign
+    (added to the log-score: > 0 favours more symbols; Kaldi's ``--word-ins-penalty`` is its negative)."""
+
+    acoustic_scale: float
+    insertion_penalty: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return f"{float(self.acoustic_scale)!r},{float(self.insertion_penalty)!r}"
+
+
+FAITHFUL = Readoff(1.0, 0.0)  # Kaldi's lattice-tool defaults, which the baseline never changed
 # Smoke networks are trained for two batches: their posteriors are uniform to 0.01 nats, so at the baseline's beams
 # every symbol survives at every frame (one 180-frame sample takes minutes and its lattice has 10^5 arcs).  The
 # beams that keep smoke to seconds (plumbing only: the lattices come out nearly empty):
@@ -95,9 +114,11 @@ class LateFusionConfig:
     smoothing: str = "witten_bell"  # the thesis's LM smoothing ("kneser_ney": the baseline's, fails on little data)
     order_selection: str = "validation"  # "validation": order ≤ lm_order with the lowest val perplexity; "fixed"
     min_order: int = 2  # lowest order tried; the baseline's small scenarios used 2
-    readoff: str = "tuned"  # "tuned": per-modality acoustic scale from the val grid; "faithful": Kaldi's 1.0
+    readoff: str = "tuned"  # "tuned": per-modality read-off from the val grid; "faithful": Kaldi's (1.0, 0)
     scale_grid: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)  # read-off acoustic scales tried (LM scale 1);
     # 1.0 is the baseline's read-off, 2.5 the search's scale; beyond 4 the LM barely counts (best path ≈ greedy)
+    penalty_grid: tuple[float, ...] = (-1.0, 0.0, 1.0, 2.0, 3.0)  # read-off insertion penalties tried (per symbol,
+    # log units, > 0 favours symbols): the LM costs ~4 nats per symbol and turns uncertain symbols into deletions
     decoder: DecoderConfig = field(default_factory=DecoderConfig)  # the baseline's Kaldi search (2.5 / 15 / 12)
     fusion: FusionConfig = field(default_factory=FusionConfig)  # the baseline's fusion settings
     methods: tuple[str, ...] = ALL_METHODS  # every fusion method
@@ -121,11 +142,17 @@ class LateFusionConfig:
             raise ValueError(f"LateFusionConfig.min_order must be ≥ 1, got {self.min_order}")
         if not self.scale_grid or not all(s > 0 for s in self.scale_grid):
             raise ValueError(f"LateFusionConfig.scale_grid must be non-empty positive scales, got {self.scale_grid}")
+        if not self.penalty_grid or not all(math.isfinite(p) for p in self.penalty_grid):
+            raise ValueError(f"LateFusionConfig.penalty_grid must be non-empty finite values, got {self.penalty_grid}")
         unknown = [m for m in self.methods if m not in fusion.METHODS]
         if unknown:
             raise ValueError(f"LateFusionConfig.methods: unknown {unknown}; choose from {list(fusion.METHODS)}")
         if self.shard_size < 1:
             raise ValueError(f"LateFusionConfig.shard_size must be ≥ 1, got {self.shard_size}")
+
+    def grid(self) -> tuple[Readoff, ...]:
+        """Every read-off tried on validation: the product of the two grids."""
+        return tuple(Readoff(float(s), float(p)) for p in self.penalty_grid for s in self.scale_grid)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -197,14 +224,18 @@ def lm_fingerprint(lm: NGramLM, train: Sequence[Sequence[str]]) -> str:
 # lattices
 
 
-def rescaled(lattice: Lattice, acoustic_scale: float) -> Lattice:
-    """The lattice with its acoustic scores multiplied by ``acoustic_scale``: read off at (1, 1) it scores arcs
-    ``acoustic_scale · acoustic + graph``, i.e. as ``lattice`` read off at (``acoustic_scale``, 1)."""
+def rescaled(lattice: Lattice, acoustic_scale: float = 1.0, insertion_penalty: float = 0.0) -> Lattice:
+    """The lattice with its acoustic scores multiplied by ``acoustic_scale`` and ``insertion_penalty`` added to the
+    graph score of every symbol arc: read off at (1, 1) it scores arcs as :class:`Readoff` says, so every fusion
+    method (which reads off at ``FusionConfig``'s scales, 1 and 1) sees the chosen read-off.  The penalty is part
+    of the graph score, so an LM scale of 0 (the A2S sausage of the confusion-network method) drops it too, as
+    Kaldi's ``lattice-add-penalty`` would."""
     if not acoustic_scale > 0:
         raise ValueError(f"rescaled: acoustic_scale must be > 0, got {acoustic_scale}")
-    if acoustic_scale == 1.0:
+    if acoustic_scale == 1.0 and insertion_penalty == 0.0:
         return lattice
-    return replace(lattice, acoustic=lattice.acoustic * acoustic_scale, _cache={})
+    return replace(lattice, acoustic=lattice.acoustic * acoustic_scale,
+                   graph=lattice.graph + insertion_penalty * (lattice.symbol >= 0), _cache={})
 
 
 def _file_stamp(path: Path) -> dict:
@@ -233,7 +264,7 @@ def _lattices(sid: str) -> dict[str, Lattice]:
 
 def _process(task: tuple) -> dict:
     """Everything one sample contributes: greedy and best-path outputs, and the fused outputs when asked."""
-    sid, grid, scales, alphas, methods, fcfg = task
+    sid, grid, readoffs, alphas, methods, fcfg = task
     t0 = time.perf_counter()
     logp = {m: _STATE["post"][m][sid] for m in MODALITIES}
     lat = {m: _STATE["decoders"][m].decode(logp[m]) for m in MODALITIES}
@@ -243,10 +274,10 @@ def _process(task: tuple) -> dict:
         "frames": {m: int(logp[m].shape[0]) for m in MODALITIES},
         "arcs": {m: int(lat[m].num_arcs) for m in MODALITIES},
         "greedy": {m: greedy_decode(logp[m], _STATE["decoders"][m].vocabulary) for m in MODALITIES},
-        "best_path": {m: {repr(float(s)): lat[m].best_path(s, 1.0) for s in grid} for m in MODALITIES},
+        "best_path": {m: _grid_best_paths(lat[m], grid) for m in MODALITIES},
     }
-    if scales is not None:
-        lo, la = rescaled(lat["omr"], scales["omr"]), rescaled(lat["a2s"], scales["a2s"])
+    if readoffs is not None:
+        lo, la = (rescaled(lat[m], *readoffs[m]) for m in MODALITIES)
         with_alpha = [m for m in methods if m in fusion.USES_ALPHA]
         fused = {name: {repr(float(a)): toks for a, toks in out.items()}
                  for name, out in fusion.fuse(lo, la, alphas, with_alpha, fcfg).items()} if with_alpha else {}
@@ -258,6 +289,17 @@ def _process(task: tuple) -> dict:
     return rec
 
 
+def _grid_best_paths(lattice: Lattice, grid: Sequence[Readoff]) -> dict[str, list[str]]:
+    """``{readoff.key: best path}`` over the grid (one penalised copy of the lattice per penalty)."""
+    out = {}
+    for p in sorted({r.insertion_penalty for r in grid}):
+        penalised = rescaled(lattice, 1.0, p)
+        for r in grid:
+            if r.insertion_penalty == p:
+                out[r.key] = penalised.best_path(r.acoustic_scale, 1.0)
+    return out
+
+
 def _pool_context():
     # fork: workers inherit the LM and imports at no cost (spawn would re-import torch in every worker)
     methods = multiprocessing.get_all_start_methods()
@@ -265,15 +307,16 @@ def _pool_context():
 
 
 def _decode_split(split: str, ids: list[str], references: Mapping[str, Sequence[str]], paths: dict,
-                  vocabularies: dict, lm, key_base: dict, scales: dict | None, alphas: Sequence[float],
+                  vocabularies: dict, lm, key_base: dict, readoffs: dict | None, alphas: Sequence[float],
                   cfg: LateFusionConfig, cache_dir: Path | None, jobs: int, progress: bool) -> list[dict]:
     """Records of every sample of a split (in ``ids`` order), from the cache where up to date."""
-    grid = tuple(float(s) for s in cfg.scale_grid)
+    grid = cfg.grid()
+    fused = readoffs is not None
     settings = dict(key_base, split=split, posteriors={m: _file_stamp(paths[m]) for m in MODALITIES},
-                    grid=list(grid), scales=scales,
-                    alphas=[float(a) for a in alphas] if scales else None,
-                    methods=list(cfg.methods) if scales else None,
-                    fusion=asdict(cfg.fusion) if scales else None)
+                    grid=[r.key for r in grid], readoffs={m: r.key for m, r in readoffs.items()} if fused else None,
+                    alphas=[float(a) for a in alphas] if fused else None,
+                    methods=list(cfg.methods) if fused else None,
+                    fusion=asdict(cfg.fusion) if fused else None)
     shards = [ids[i:i + cfg.shard_size] for i in range(0, len(ids), cfg.shard_size)]
     keys = [io.sha256_json(dict(settings, ids=s, refs=[list(references[i]) for i in s])) for s in shards]
     folder = Path(cache_dir) / split if cache_dir is not None else None
@@ -290,9 +333,9 @@ def _decode_split(split: str, ids: list[str], references: Mapping[str, Sequence[
                 if data.get("format") == CACHE_FORMAT and data.get("key") == key:
                     done[k] = data["records"]
     todo = [k for k in range(len(shards)) if k not in done]
-    tasks = [(sid, grid, scales, tuple(alphas), tuple(cfg.methods), cfg.fusion) for k in todo for sid in shards[k]]
+    tasks = [(sid, grid, readoffs, tuple(alphas), tuple(cfg.methods), cfg.fusion) for k in todo for sid in shards[k]]
     if tasks:
-        bar = tqdm(total=len(tasks), desc=f"{split}: word graphs" + (" + fusion" if scales else ""),
+        bar = tqdm(total=len(tasks), desc=f"{split}: word graphs" + (" + fusion" if fused else ""),
                    disable=not progress, leave=False)
         init_args = (paths, vocabularies, lm, cfg.decoder)
         if jobs > 1:
@@ -336,29 +379,31 @@ def _corpus_ser(hyps: list[list[str]], refs: list[list[str]]) -> tuple[int, int,
 
 
 def readoff_grid(records: Sequence[dict], references: Mapping[str, Sequence[str]], split: str) -> pd.DataFrame:
-    """SER of each modality's greedy decoding and of its LM best path at every grid scale.
+    """SER of each modality's greedy decoding and of its LM best path at every read-off of the grid.
 
     Returns
     -------
     DataFrame
-        Columns ``split, modality, decoder ("greedy" | "best_path"), acoustic_scale (NaN for greedy), errors,
-        ref_len, ser`` (percent).
+        Columns ``split, modality, decoder ("greedy" | "best_path"), acoustic_scale, insertion_penalty (both NaN
+        for greedy), errors, ref_len, ser`` (percent).
     """
     refs = [list(references[r["id"]]) for r in records]
     rows = []
     for m in MODALITIES:
         e, n, s = _corpus_ser([r["greedy"][m] for r in records], refs)
         rows.append({"split": split, "modality": m, "decoder": "greedy", "acoustic_scale": math.nan,
-                     "errors": e, "ref_len": n, "ser": s})
-        for scale in records[0]["best_path"][m]:
-            e, n, s = _corpus_ser([r["best_path"][m][scale] for r in records], refs)
-            rows.append({"split": split, "modality": m, "decoder": "best_path", "acoustic_scale": float(scale),
-                         "errors": e, "ref_len": n, "ser": s})
+                     "insertion_penalty": math.nan, "errors": e, "ref_len": n, "ser": s})
+        for key in records[0]["best_path"][m]:
+            e, n, s = _corpus_ser([r["best_path"][m][key] for r in records], refs)
+            scale, penalty = (float(v) for v in key.split(","))
+            rows.append({"split": split, "modality": m, "decoder": "best_path", "acoustic_scale": scale,
+                         "insertion_penalty": penalty, "errors": e, "ref_len": n, "ser": s})
     return pd.DataFrame(rows)
 
 
-def tune_readoff(grid: pd.DataFrame, decoding_scale: float = DecoderConfig.acoustic_scale) -> dict[str, float]:
-    """Per modality, the grid scale with the lowest best-path SER (ties: nearest ``decoding_scale``, then smaller).
+def tune_readoff(grid: pd.DataFrame, decoding_scale: float = DecoderConfig.acoustic_scale) -> dict[str, Readoff]:
+    """Per modality, the read-off with the lowest best-path SER.  Ties go to the acoustic scale nearest
+    ``decoding_scale`` (the search's), then to the penalty nearest 0, then to the smaller values.
 
     Parameters
     ----------
@@ -373,8 +418,8 @@ def tune_readoff(grid: pd.DataFrame, decoding_scale: float = DecoderConfig.acous
         if rows.empty:
             raise ValueError(f"tune_readoff: no best-path rows for {m}")
         best = min(rows.itertuples(), key=lambda r: (r.errors, abs(r.acoustic_scale - decoding_scale),
-                                                     r.acoustic_scale))
-        out[m] = float(best.acoustic_scale)
+                                                     abs(r.insertion_penalty), r.acoustic_scale, r.insertion_penalty))
+        out[m] = Readoff(float(best.acoustic_scale), float(best.insertion_penalty))
     return out
 
 
@@ -383,18 +428,18 @@ def _alpha_value(key: str) -> float:
 
 
 def per_sample_frame(records: Sequence[dict], references: Mapping[str, Sequence[str]],
-                     scales: Mapping[str, float], methods: Sequence[str] = ALL_METHODS) -> pd.DataFrame:
+                     readoffs: Mapping[str, Readoff], methods: Sequence[str] = ALL_METHODS) -> pd.DataFrame:
     """Tidy per-sample outputs of the test split: one row per (sample, method, α).
 
     Columns ``id, method, alpha`` (NaN for methods without α and the unimodal rows), ``output`` (space-separated
     symbols), ``errors`` (edit distance to the reference), ``ref_len``.  Methods: :data:`UNIMODAL` (greedy, and
-    the LM best path at the read-off scale of ``scales``) and the fusion ``methods``, in that order.
+    the LM best path at the read-off of ``readoffs``) and the fusion ``methods``, in that order.
     """
     rows = []
     for r in records:
         ref = list(references[r["id"]])
         outs = [("greedy_omr", math.nan, r["greedy"]["omr"]), ("greedy_a2s", math.nan, r["greedy"]["a2s"])]
-        outs += [(f"best_path_{m}", math.nan, r["best_path"][m][repr(float(scales[m]))]) for m in MODALITIES]
+        outs += [(f"best_path_{m}", math.nan, r["best_path"][m][readoffs[m].key]) for m in MODALITIES]
         fused = r.get("fused", {})
         for name in methods:  # in a fixed order: cached records come back with sorted keys
             by_alpha = fused.get(name, {})
@@ -425,12 +470,12 @@ class LateFusionResult:
     lm_orders : DataFrame
         :func:`select_lm`'s table (order, val_perplexity, error, chosen).
     readoff : DataFrame
-        :func:`readoff_grid` of the validation and the test split, with a ``chosen`` column marking the scale
-        used for fusion.
-    scales : dict
-        Read-off acoustic scale used per modality (``{"omr": s, "a2s": s}``).
-    tuned_scales : dict
-        What the validation grid chose (equal to ``scales`` unless ``readoff="faithful"``).
+        :func:`readoff_grid` of the validation and the test split, with a ``chosen`` column marking the
+        read-off used for fusion.
+    readoffs : dict
+        :class:`Readoff` used per modality (``{"omr": …, "a2s": …}``).
+    tuned_readoffs : dict
+        What the validation grid chose (equal to ``readoffs`` unless ``readoff="faithful"``).
     per_sample : DataFrame
         :func:`per_sample_frame` of the test split.
     ser : DataFrame
@@ -444,8 +489,8 @@ class LateFusionResult:
     lm: NGramLM
     lm_orders: pd.DataFrame
     readoff: pd.DataFrame
-    scales: dict
-    tuned_scales: dict
+    readoffs: dict
+    tuned_readoffs: dict
     per_sample: pd.DataFrame
     ser: pd.DataFrame
     references: dict
@@ -455,13 +500,13 @@ class LateFusionResult:
     alphas: tuple
 
     def unimodal(self) -> pd.DataFrame:
-        """Greedy and LM-best-path SER per split and modality, at the faithful read-off and the chosen one."""
+        """Greedy and LM-best-path SER per modality and split: greedy, the faithful read-off, the chosen one."""
         g = self.readoff
-        keep = (g.decoder == "greedy") | g.chosen | (g.acoustic_scale == FAITHFUL_SCALE)
-        out = g[keep].copy()
-        out["readoff"] = np.where(out.decoder == "greedy", "",
-                                  np.where(out.chosen, "chosen", "faithful (1.0)"))
-        return out[["split", "modality", "decoder", "acoustic_scale", "readoff", "ser"]].reset_index(drop=True)
+        faithful = (g.acoustic_scale == FAITHFUL.acoustic_scale) & (g.insertion_penalty == FAITHFUL.insertion_penalty)
+        rows = {"greedy": g[g.decoder == "greedy"], "LM best path, faithful (1.0, 0)": g[faithful],
+                "LM best path, chosen on val": g[g.chosen]}
+        out = pd.concat({k: v.set_index(["modality", "split"]).ser for k, v in rows.items()}, axis=1)
+        return out.unstack("split")
 
     def summary(self, alpha: float = 0.5) -> pd.DataFrame:
         """One row per system: unimodal greedy and LM best path, each fusion method at ``alpha`` and at its best
@@ -485,8 +530,8 @@ class LateFusionResult:
         return pd.DataFrame(rows).set_index("system")
 
     def lattices(self, sample_id: str, split: str = "test") -> dict[str, Lattice]:
-        """Both word graphs of one sample, rebuilt with this run's LM and settings and rescaled to the read-off
-        scales (so their default read-off is the one fusion used)."""
+        """Both word graphs of one sample, rebuilt with this run's LM and settings and :func:`rescaled` to the
+        read-offs (so their default read-off is the one fusion used)."""
         paths = {m: self.paths[m][split] for m in MODALITIES}
         vocabularies = {m: _vocabulary_of(paths[m]) for m in MODALITIES}
         _init(paths, vocabularies, self.lm, self.config.decoder)
@@ -496,7 +541,7 @@ class LateFusionResult:
             for post in _STATE["post"].values():
                 post.close()
             _STATE.clear()
-        return {m: rescaled(lat[m], self.scales[m]) for m in MODALITIES}
+        return {m: rescaled(lat[m], *self.readoffs[m]) for m in MODALITIES}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -576,23 +621,26 @@ def run(omr: Mapping[str, str | os.PathLike], a2s: Mapping[str, str | os.PathLik
                   cache_dir=Path(cache_dir) if cache_dir is not None else None, jobs=jobs, progress=progress)
 
     t0 = time.perf_counter()
-    val = _decode_split("val", ids["val"], paths={m: paths[m]["val"] for m in MODALITIES}, scales=None,
+    val = _decode_split("val", ids["val"], paths={m: paths[m]["val"] for m in MODALITIES}, readoffs=None,
                         alphas=alphas, **common)
     grid_val = readoff_grid(val, refs_all, "val")
     tuned = tune_readoff(grid_val, cfg.decoder.acoustic_scale)
-    scales = tuned if cfg.readoff == "tuned" else {m: FAITHFUL_SCALE for m in MODALITIES}
+    readoffs = tuned if cfg.readoff == "tuned" else {m: FAITHFUL for m in MODALITIES}
     seconds["val"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    test = _decode_split("test", ids["test"], paths={m: paths[m]["test"] for m in MODALITIES}, scales=scales,
+    test = _decode_split("test", ids["test"], paths={m: paths[m]["test"] for m in MODALITIES}, readoffs=readoffs,
                          alphas=alphas, **common)
     seconds["test"] = time.perf_counter() - t0
     seconds["per_sample"] = float(np.mean([r["seconds"]["total"] for r in test]))
 
     grid = pd.concat([grid_val, readoff_grid(test, refs_all, "test")], ignore_index=True)
-    grid["chosen"] = (grid.decoder == "best_path") & np.isclose(grid.acoustic_scale, grid.modality.map(scales))
-    per_sample = per_sample_frame(test, refs_all, scales, cfg.methods)
-    return LateFusionResult(lm=lm, lm_orders=lm_orders, readoff=grid, scales=scales, tuned_scales=tuned,
+    chosen_scale = grid.modality.map({m: r.acoustic_scale for m, r in readoffs.items()})
+    chosen_penalty = grid.modality.map({m: r.insertion_penalty for m, r in readoffs.items()})
+    grid["chosen"] = ((grid.decoder == "best_path") & np.isclose(grid.acoustic_scale, chosen_scale)
+                      & np.isclose(grid.insertion_penalty, chosen_penalty))
+    per_sample = per_sample_frame(test, refs_all, readoffs, cfg.methods)
+    return LateFusionResult(lm=lm, lm_orders=lm_orders, readoff=grid, readoffs=readoffs, tuned_readoffs=tuned,
                             per_sample=per_sample, ser=ser_table(per_sample), references=refs_all, seconds=seconds,
                             paths=paths, config=cfg, alphas=alphas)
 
@@ -656,9 +704,12 @@ def run_fold(study, fold: int = 0, *, omr_name: str = "omr", a2s_name: str = "a2
              config: LateFusionConfig | None = None, jobs: int | None = None, train_missing: bool = True,
              progress: bool = True) -> LateFusionResult:
     """:func:`run` on a study's fold with the profile's LM order, α values and sample cap (and, by default,
-    :meth:`LateFusionConfig.for_profile`); cached in ``<study root>/late_fusion/fold<k>/<omr_name>-<a2s_name>/``."""
+    :meth:`LateFusionConfig.for_profile`); cached in ``<study root>/late_fusion/fold<k>/<omr_name>-<a2s_name>/``.
+    A synthetic corpus is built first where it is missing (a finished one is only checked), so that a notebook
+    runs on its own."""
     P = study.profile
     config = config or LateFusionConfig.for_profile(P)
+    study.build_corpus(progress=progress)
     f = study.folds[fold]
     paths = fold_posteriors(study, fold, omr_name, a2s_name, train_missing, progress)
     corpus = study.corpus

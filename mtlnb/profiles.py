@@ -105,7 +105,7 @@ PROFILES: dict[str, Profile] = {
         # networks read the CQT pooled by 2 (it is a 256/120 up-sampling; their first conv block at full size
         # would cost most of their time); OMR batch 4 instead of 16 (4x the updates per epoch: the CTC plateau
         # ends after a number of updates, not of samples); validation in batches of 16.
-        train=TrainProfile(omr_epochs=15, a2s_epochs=15, gradspsa_epochs=10, scenario_omr_epochs=4, omr_batch=4,
+        train=TrainProfile(omr_epochs=40, a2s_epochs=15, gradspsa_epochs=10, scenario_omr_epochs=4, omr_batch=4,
                            lstm_units=64, omr_filters=(16, 16, 32, 32), omr_pools=((2, 2), (2, 2), (2, 1), (2, 1)),
                            a2s_input_pool=2, eval_batch=16),
         piano=PianoProfile(n_pieces=24, seconds_per_piece=60.0, updates=1500, maps=16, evals=4,

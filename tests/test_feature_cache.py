@@ -75,6 +75,18 @@ def test_stale_source_is_detected_and_rebuilt(tiny_corpus):
     assert rebuilt.cqt("t2").shape[1] == int(256 * 44 / 120)  # 1 s of audio: 1 + 22050 // 512 = 44 frames
 
 
+def test_moved_corpus_keeps_its_cache(tiny_corpus):
+    cache = feature_cache.build_cache(tiny_corpus, jobs=1, progress=False)
+    moved = tiny_corpus.with_name("moved")
+    tiny_corpus.rename(moved)  # mv keeps modification times: every fingerprint still matches
+    reopened = feature_cache.open_cache(moved / cache.root.name)
+    assert reopened.corpus_root == moved.resolve() and reopened.ids == cache.ids
+    stored = moved / cache.root.name / "cqt" / "t1.npy"
+    before = stored.stat().st_mtime_ns
+    rebuilt = feature_cache.build_cache(moved, jobs=1, progress=False)  # no StaleCacheError, nothing recomputed
+    assert rebuilt.ids == cache.ids and stored.stat().st_mtime_ns == before
+
+
 def test_other_settings_are_not_reused(tiny_corpus, tmp_path):
     feature_cache.build_cache(tiny_corpus, tmp_path / "c", jobs=1, progress=False)
     with pytest.raises(feature_cache.StaleCacheError, match="other settings"):

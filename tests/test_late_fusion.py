@@ -3,7 +3,8 @@
 No network runs: the posteriors files are hand-made (stage 1 of the pipeline), written in the
 ``mtlnb.ctc_tasks`` format.  The central fixture is a read-off "flip": one frame favours the right symbol ``c``
 over ``b`` by a log-posterior gap g chosen so that the LM (which prefers ``b`` after ``a``) wins when the acoustic
-scale is below 1.75 and loses above it; the expected outputs at each scale follow from that inequality.
+scale is below 1.75 and loses above it; the expected outputs at each scale follow from that inequality.  Both
+candidate paths have two symbols, so the read-off's insertion penalty cannot change that comparison.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from mtlnb import io, late_fusion
 from mtlnb.ctc_tasks import POSTERIORS_FORMAT
-from mtlnb.late_fusion import LateFusionConfig, mark_differences, select_lm, tune_readoff
+from mtlnb.late_fusion import FAITHFUL, LateFusionConfig, Readoff, mark_differences, select_lm, tune_readoff
 from mtlnb.lm import NGramLM
 from mtlnb.wordgraph import EPS, Lattice
 
@@ -87,27 +88,32 @@ def output(result, sid, method, alpha=math.nan):
 
 def test_validation_grid_and_tuned_scales(fold_files, tmp_path):
     r = run(fold_files, tmp_path)
-    g = r.readoff.set_index(["split", "modality", "decoder", "acoustic_scale"]).errors
-    # OMR on v1 ("a c"): the LM's "a b" wins below scale 1.75 (one substitution), c above it
-    for s in (1.0, 1.5):
-        assert g[("val", "omr", "best_path", s)] == 1
-    for s in (2.0, 2.5, 3.0, 4.0):
-        assert g[("val", "omr", "best_path", s)] == 0
-    assert g[("val", "omr", "greedy", math.nan)] == 0  # the flip frame's argmax is c
-    # lowest error at 2.0 … 4.0 (OMR) and everywhere (A2S): ties go to the search's scale, 2.5
-    assert r.tuned_scales == r.scales == {"omr": 2.5, "a2s": 2.5}
+    g = r.readoff[r.readoff.decoder == "best_path"]
+    val = g[(g.split == "val") & (g.modality == "omr")]
+    assert len(val) == 6 * 5  # scale grid × penalty grid
+    # OMR on v1 ("a c"): the LM's "a b" wins below scale 1.75 (one substitution), c above it, whatever the penalty
+    assert (val[val.acoustic_scale < CROSS].errors == 1).all()
+    assert (val[val.acoustic_scale > CROSS].errors == 0).all()
+    greedy = r.readoff[(r.readoff.decoder == "greedy") & (r.readoff.split == "val")].set_index("modality")
+    assert greedy.loc["omr", "errors"] == 0  # the flip frame's argmax is c
+    # lowest error at 2.0 … 4.0 (OMR) and everywhere (A2S): ties go to the search's scale 2.5 and penalty 0
+    assert r.tuned_readoffs == r.readoffs == {"omr": Readoff(2.5, 0.0), "a2s": Readoff(2.5, 0.0)}
     # test split: t1 repeats the flip, t2 is right everywhere: 1 error in 4 symbols below 1.75
-    test = r.readoff[(r.readoff.split == "test") & (r.readoff.modality == "omr")].set_index("acoustic_scale")
+    test = g[(g.split == "test") & (g.modality == "omr") & (g.insertion_penalty == 0.0)].set_index("acoustic_scale")
     assert test.loc[1.0, "ser"] == pytest.approx(25.0)
     assert test.loc[2.5, "ser"] == 0.0
-    assert test.chosen.sum() == 1 and test.loc[2.5, "chosen"]
+    chosen = g[(g.modality == "omr") & g.chosen]
+    assert len(chosen) == 2 and (chosen.acoustic_scale == 2.5).all()  # one row per split
+    table = r.unimodal()
+    assert table.loc["omr", ("LM best path, faithful (1.0, 0)", "test")] == pytest.approx(25.0)
+    assert table.loc["omr", ("LM best path, chosen on val", "test")] == 0.0
 
 
 def test_faithful_readoff_keeps_kaldis_scale_one(fold_files, tmp_path):
     tuned = run(fold_files, tmp_path)
     faithful = run(fold_files, tmp_path, config=LateFusionConfig(readoff="faithful"))
-    assert faithful.scales == {"omr": 1.0, "a2s": 1.0}
-    assert faithful.tuned_scales == {"omr": 2.5, "a2s": 2.5}  # still reported
+    assert faithful.readoffs == {"omr": FAITHFUL, "a2s": FAITHFUL} and FAITHFUL == (1.0, 0.0)
+    assert faithful.tuned_readoffs == {"omr": Readoff(2.5), "a2s": Readoff(2.5)}  # still reported
     assert output(faithful, "t1", "best_path_omr") == "a b"  # the LM wins at scale 1
     assert output(tuned, "t1", "best_path_omr") == "a c"
     # lattice combination at α = 1 / 0 is each modality's best path at the read-off scale
@@ -119,13 +125,14 @@ def test_faithful_readoff_keeps_kaldis_scale_one(fold_files, tmp_path):
 
 def test_tune_readoff_tie_break_and_validation_only():
     grid = pd.DataFrame({
-        "split": "val", "modality": ["omr"] * 3 + ["a2s"] * 3, "decoder": "best_path",
-        "acoustic_scale": [1.0, 2.0, 3.0] * 2,
-        "errors": [5, 3, 3, 4, 4, 4], "ref_len": 10, "ser": 0.0,
+        "split": "val", "modality": ["omr"] * 4 + ["a2s"] * 4, "decoder": "best_path",
+        "acoustic_scale": [1.0, 2.0, 3.0, 2.0] * 2, "insertion_penalty": [0.0, 0.0, 0.0, 1.0] * 2,
+        "errors": [5, 3, 3, 2, 4, 4, 4, 4], "ref_len": 10, "ser": 0.0,
     })
-    # omr: 2.0 and 3.0 tie at 3 errors, both 0.5 from 2.5: the smaller wins; a2s: all tie, 2.0 and 3.0 nearest
-    assert tune_readoff(grid, decoding_scale=2.5) == {"omr": 2.0, "a2s": 2.0}
-    assert tune_readoff(grid, decoding_scale=2.9) == {"omr": 3.0, "a2s": 3.0}
+    # omr: the penalised (2.0, 1.0) has the fewest errors
+    # a2s: all tie; 2.0 and 3.0 are 0.5 from 2.5, penalty 0 before 1, then the smaller scale
+    assert tune_readoff(grid, decoding_scale=2.5) == {"omr": Readoff(2.0, 1.0), "a2s": Readoff(2.0, 0.0)}
+    assert tune_readoff(grid, decoding_scale=2.9)["a2s"] == Readoff(3.0, 0.0)
     with pytest.raises(ValueError, match="validation"):
         tune_readoff(grid.assign(split="test"))
 
@@ -139,6 +146,18 @@ def test_rescaled_lattice_reads_off_like_the_scaled_original():
         np.testing.assert_allclose(r.scores(), lat.scores(s, 1.0))
     with pytest.raises(ValueError, match="acoustic_scale"):
         late_fusion.rescaled(lat, 0.0)
+
+
+def test_insertion_penalty_flips_a_deletion():
+    # "a" then either "b" (acoustic −2.0, LM −3.0) or nothing (acoustic −1.0, graph 0): at read-off (1, 0)
+    # "a b" scores −5.0 against "a"'s −1.0; a penalty p adds p per symbol to both, once more to "a b":
+    # "a b" wins iff −5 + 2p > −1 + p, i.e. p > 4
+    lat = Lattice.from_arcs(V, [(0, 1, "a", 0.0, 0.0), (1, 2, "b", -2.0, -3.0), (2, 3, None, 0.0, 0.0),
+                                (1, 3, None, -1.0, 0.0)])
+    assert late_fusion.rescaled(lat, 1.0, 3.9).best_path() == ["a"]
+    assert late_fusion.rescaled(lat, 1.0, 4.1).best_path() == ["a", "b"]
+    # the penalty sits in the graph score: an LM scale of 0 drops it (Kaldi's lattice-add-penalty does the same)
+    assert late_fusion.rescaled(lat, 1.0, 4.1).best_path(1.0, 0.0) == ["a"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -265,6 +284,8 @@ def test_bad_settings_are_rejected():
         LateFusionConfig(methods=("mbr",))
     with pytest.raises(ValueError, match="scale_grid"):
         LateFusionConfig(scale_grid=(0.0,))
+    with pytest.raises(ValueError, match="penalty_grid"):
+        LateFusionConfig(penalty_grid=())
 
 
 # ---------------------------------------------------------------------------------------------------------------
