@@ -2,7 +2,7 @@
 
 Layout::
 
-    <cache>/manifest.json       settings, corpus root (relative to the cache), per-sample source fingerprints,
+    <cache>/manifest.json       settings, corpus root (absolute and relative to the cache), source fingerprints,
                                 left-out samples
     <cache>/image/<id>.npy      uint8 (64, W)   image features × 255, rounded
     <cache>/cqt/<id>.npy        uint8 (120, frames)  the CQT image before its resize to height 256, × 255
@@ -150,9 +150,21 @@ class FeatureCache:
         return sum(p.stat().st_size for kind in ("image", "cqt") for p in (self.root / kind).glob("*.npy"))
 
 
+def _corpus_candidates(cache_dir: Path, manifest: dict) -> list[Path]:
+    """Where the corpus of a manifest may be: relative to the cache (still right after the data folder moved
+    together with its caches), then the absolute path it was built from (still right after the cache alone was
+    copied elsewhere).  The per-sample fingerprints decide whether the sources are really the same."""
+    out = []
+    if "corpus_root_relative" in manifest:
+        out.append((Path(cache_dir) / manifest["corpus_root_relative"]).resolve())
+    out.append(Path(manifest["corpus_root"]).resolve())
+    return out
+
+
 def _corpus_of(cache_dir: Path, manifest: dict) -> Path:
-    """The corpus a manifest names: relative to the cache folder (or absolute, as version-2 caches wrote it)."""
-    return (Path(cache_dir) / manifest["corpus_root"]).resolve()
+    """The corpus of a manifest: the first candidate that holds a ``Corpus/`` folder (else the absolute one)."""
+    candidates = _corpus_candidates(cache_dir, manifest)
+    return next((c for c in candidates if (c / "Corpus").is_dir()), candidates[-1])
 
 
 def default_cache_dir(corpus_root: str | os.PathLike, settings: FeatureSettings = FeatureSettings()) -> Path:
@@ -176,7 +188,7 @@ def build_cache(corpus_root: str | os.PathLike, cache_dir: str | os.PathLike | N
     fingerprints: dict[str, list] = {}
     if manifest_path.exists():
         old = io.read_json(manifest_path)
-        if old["settings"] == asdict(settings) and _corpus_of(cache_dir, old) == corpus.root.resolve():
+        if old["settings"] == asdict(settings) and corpus.root.resolve() in _corpus_candidates(cache_dir, old):
             fingerprints = old["fingerprints"]
         else:
             raise StaleCacheError(f"{cache_dir} holds features of other settings or another corpus; "
@@ -209,10 +221,8 @@ def build_cache(corpus_root: str | os.PathLike, cache_dir: str | os.PathLike | N
                 fingerprints[sid] = fp
             bar.update()
     # Ids of earlier builds that are no longer wanted stay cached: they cost nothing and keep the cache reusable.
-    # The corpus is recorded relative to the cache (".." for the default, inside the corpus), so that moving or
-    # renaming the data folder keeps the cache valid: the per-sample fingerprints still catch changed sources.
-    corpus_rel = os.path.relpath(corpus.root.resolve(), cache_dir.resolve())
-    io.write_json(manifest_path, {"settings": asdict(settings), "corpus_root": corpus_rel,
+    io.write_json(manifest_path, {"settings": asdict(settings), "corpus_root": str(corpus.root.resolve()),
+                                  "corpus_root_relative": os.path.relpath(corpus.root.resolve(), cache_dir.resolve()),
                                   "fingerprints": fingerprints, "left_out": left_out})
     return open_cache(cache_dir, ids=wanted)
 
