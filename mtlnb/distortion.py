@@ -190,6 +190,19 @@ def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _centred_ellipse(shape: tuple[int, int]):
+    """ImageMagick's frame for implode and swirl: each pixel's offset from the centre, with the shorter axis
+    stretched so that the centred ellipse touching the image's edges becomes a circle of ``radius`` (half the longer
+    side).  Returns ``(cx, cy), (sx, sy), dx, dy, d, radius``: the centre, the axis stretches, the stretched
+    offsets and their length (float32 arrays of ``shape``), and the radius (pixels)."""
+    h, w = shape
+    cx, cy = 0.5 * w, 0.5 * h
+    sx, sy = (1.0, w / h) if w > h else (h / w, 1.0)
+    x, y = _grid(shape)
+    dx, dy = sx * (x - cx), sy * (y - cy)
+    return (cx, cy), (sx, sy), dx, dy, np.sqrt(dx * dx + dy * dy), max(cx, cy)
+
+
 def _check(image: np.ndarray, where: str) -> None:
     if image.ndim != 2 or image.size == 0:
         raise ValueError(f"{where}: expected a non-empty 2-D grey image, got shape {image.shape}")
@@ -214,13 +227,7 @@ def implode(image: np.ndarray, amount: float) -> np.ndarray:
     _check(image, "implode")
     if amount == 0:
         return image.copy()
-    h, w = image.shape
-    cx, cy = 0.5 * w, 0.5 * h
-    radius = max(cx, cy)
-    sx, sy = (1.0, w / h) if w > h else (h / w, 1.0)
-    x, y = _grid(image.shape)
-    dx, dy = sx * (x - cx), sy * (y - cy)
-    d = np.sqrt(dx * dx + dy * dy)
+    (cx, cy), (sx, sy), dx, dy, d, radius = _centred_ellipse(image.shape)
     inside = (d < radius) & (d > 0)
     factor = np.ones_like(d)
     factor[inside] = np.sin(np.pi * d[inside] / radius / 2) ** -amount
@@ -255,13 +262,7 @@ def swirl(image: np.ndarray, degrees: float) -> np.ndarray:
     _check(image, "swirl")
     if degrees == 0:
         return image.copy()
-    h, w = image.shape
-    cx, cy = 0.5 * w, 0.5 * h
-    radius = max(cx, cy)
-    sx, sy = (1.0, w / h) if w > h else (h / w, 1.0)
-    x, y = _grid(image.shape)
-    dx, dy = sx * (x - cx), sy * (y - cy)
-    d = np.sqrt(dx * dx + dy * dy)
+    (cx, cy), (sx, sy), dx, dy, d, radius = _centred_ellipse(image.shape)
     f = np.where(d < radius, 1.0 - d / radius, 0.0)
     theta = math.radians(degrees) * f * f
     sin, cos = np.sin(theta), np.cos(theta)
