@@ -970,8 +970,9 @@ def _rhythm(rng, s: IncipitStats, cfg: GeneratorConfig, style: tuple[str, bool],
 
     last = bars[-1]
     if ending == "truncated" and len(last) > 1:
-        # Bars model: cut at a uniformly chosen onset.  Events model: end on the target-th event.
-        cut = int(rng.integers(1, len(last))) if target is None else len(last) - (total - target)
+        # Bars model: cut at a uniformly chosen onset.  Events model: end on the target-th event, but keep one
+        # event at least (a pickup forces a second bar even when the pickup alone reaches the target).
+        cut = int(rng.integers(1, len(last))) if target is None else max(1, len(last) - (total - target))
         bars[-1] = last[:cut]
     elif target is not None and len(bars) > 1 + pickup and total - target > target - (total - len(last)):
         bars.pop()  # the incipit ends with whole bars: keep the bar count whose total is nearest the target

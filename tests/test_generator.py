@@ -175,6 +175,14 @@ def test_every_bar_fills_its_meter(incipits):
         check_structure(inc)
 
 
+def test_truncated_ending_after_a_forced_second_bar_keeps_an_event():
+    # This seed draws a pickup that alone reaches the target length and a truncated ending: the second bar, which a
+    # pickup forces, used to be cut to nothing (IndexError while tying across its barline).
+    inc = g.generate_incipit(np.random.default_rng([7, 16030]))
+    check_structure(inc)
+    assert inc[-1] != "barline" and inc.count("barline") == 1
+
+
 def test_every_supported_meter_and_clef_generates(vocabulary):
     # Meters and clefs seen rarely or never in the 60 samples (floor probability) must work as well.
     base = g.default_stats()
