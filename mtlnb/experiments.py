@@ -210,17 +210,23 @@ def fold_vocabulary(study, fold: int) -> Vocabulary:
     return Vocabulary.from_sequences(study.corpus.tokens(sid) for sid in _fold(study, fold).train if sid in have)
 
 
-def scenario_ids(study, fold: int, scenario: int) -> list[str]:
+def scenario_ids(study, fold: int, scenario: int, percent: float | None = None) -> list[str]:
     """Training ids of scenario ``scenario`` (1..9) of a fold: a random ``SCENARIO_PERCENTS[s-1]`` % of its
-    training set (the baseline's own list when the study uses the baseline's folds; module docstring)."""
+    training set (the baseline's own list when the study uses the baseline's folds; module docstring).
+
+    ``percent`` replaces ``SCENARIO_PERCENTS[s-1]`` (a calibrated size, :mod:`mtlnb.scenarios`); the draw keeps
+    the scenario's seed, and the baseline's lists are not used then."""
     if not 1 <= scenario <= len(SCENARIO_PERCENTS):
         raise ValueError(f"scenario must be in 1..{len(SCENARIO_PERCENTS)}, got {scenario}")
+    if percent is not None and not 0 < percent <= 100:
+        raise ValueError(f"scenario_ids: percent must be in (0, 100], got {percent}")
     train_ids = _fold(study, fold).train
     ref = reference_root()
     listed = ref / "primus" / "folds" / f"Scenario{scenario}" / f"train_gt_fold{fold}.dat" if ref else None
-    if getattr(study, "folds_source", None) == "baseline" and listed is not None and listed.is_file():
+    if (percent is None and getattr(study, "folds_source", None) == "baseline" and listed is not None
+            and listed.is_file()):
         return primus.read_id_list(listed)
-    percent = SCENARIO_PERCENTS[scenario - 1]
+    percent = SCENARIO_PERCENTS[scenario - 1] if percent is None else float(percent)
     seed = study.profile.corpus.seed + scenario
     minimum = study.profile.train.omr_batch
     if int(len(train_ids) * percent / 100) < minimum:  # smoke-size folds only
