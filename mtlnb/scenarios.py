@@ -615,9 +615,11 @@ def max_test_samples(profile) -> int | None:
 
 def fuse_fold(study, fold: int, omr_name: str, a2s_name: str,
               config: late_fusion.LateFusionConfig | None = None, max_samples: int | None = None,
-              jobs: int | None = None, progress: bool = True) -> late_fusion.LateFusionResult:
-    """:func:`mtlnb.late_fusion.run_fold` with its own sample cap (same cache folder
-    ``late_fusion/fold<k>/<omr>-<a2s>/``; the cache key holds the sample ids, so caps never mix)."""
+              jobs: int | None = None, progress: bool = True,
+              alphas: Sequence[float] = (ScenarioConfig.alpha,)) -> late_fusion.LateFusionResult:
+    """:func:`mtlnb.late_fusion.run_fold` with its own sample cap and α values: only the scenario's fixed α by
+    default (the α methods cost a fusion per α; Table 3 reads one).  Same cache folder
+    ``late_fusion/fold<k>/<omr>-<a2s>/``; the cache key holds the sample ids and α values, so runs never mix."""
     P = study.profile
     config = config or late_fusion.LateFusionConfig.for_profile(P)
     f = study.folds[fold]
@@ -627,7 +629,7 @@ def fuse_fold(study, fold: int, omr_name: str, a2s_name: str,
     train = [corpus.tokens(i) for i in f.train]
     cache_dir = study.root / "late_fusion" / f"fold{fold}" / f"{omr_name}-{a2s_name}"
     return late_fusion.run(paths["omr"], paths["a2s"], references, train, lm_order=P.fusion.lm_order,
-                           alphas=P.fusion.alphas, max_samples=max_samples, config=config, cache_dir=cache_dir,
+                           alphas=tuple(alphas), max_samples=max_samples, config=config, cache_dir=cache_dir,
                            jobs=jobs, progress=progress)
 
 
@@ -710,7 +712,8 @@ def evaluate(study, folds: Sequence[int] | None = None, scenarios: Sequence[int]
             a2s_name = pairs[pair]
             for s in scenarios:
                 t0 = time.perf_counter()
-                res = fuse_fold(study, k, names[s - 1], a2s_name, fusion_config, max_samples, jobs, progress)
+                res = fuse_fold(study, k, names[s - 1], a2s_name, fusion_config, max_samples, jobs, progress,
+                                alphas=(cfg.alpha,))
                 seconds["fusion"] += time.perf_counter() - t0
                 if pair not in a2s_ser:
                     a2s_ser[pair] = a2s_sample_ser(res.per_sample, cfg.filter_decoder)
