@@ -54,16 +54,36 @@ sample ids and references, the posteriors files (path, size, modification time: 
 file), the LM (settings, chosen order, a hash of its training transcripts), the decoder and fusion settings, the
 read-offs, the read-off grid, α values and methods.  Anything else is a stale shard and is recomputed.  The
 settings of the current run are written to ``cache_dir/<split>/settings.json`` for reading.
+
+Lattice cache (shared by the pairs of a fold)
+---------------------------------------------
+The fused-output shards above are per (OMR, A2S) pair, yet a word graph depends on one modality only: the nine
+scenario OMRs of a fold are fused with the same A2S network, whose graphs would otherwise be decoded nine times
+per pair.  With ``lattice_cache_dir`` (:func:`run_fold` passes ``<study root>/late_fusion/fold<k>/lattices``)
+each modality's word graphs are stored as ``lattice_cache_dir/<key>/shard-<ids>.npz`` and reused by any later
+run that needs them.  ``<key>`` (:func:`lattice_key`) hashes what a graph depends on: the posteriors file (path,
+size, modification time, as for the result shards), the LM (:func:`lm_fingerprint`) and the
+:class:`DecoderConfig`; ``<ids>`` hashes the sample ids of the shard (the same ``shard_size`` groups as the result
+shards), so a run with another sample cap writes its own last shard instead of overwriting one.  A shard
+(:func:`save_lattices`, :class:`LatticeShard`) holds every :class:`Lattice` array of its samples unchanged
+(float64 scores, int64 indices: the round trip is exact), the vocabulary and the decoder settings, and its full
+key and ids, checked before use; an unreadable or mismatching shard is decoded again.  Shards are written by the
+parent process only, atomically (:func:`mtlnb.io.write_npz`: temporary file, then rename), and decoding is
+deterministic, so two runs writing the same shard at once write the same content and a reader sees one whole
+file or the other.  Worker processes read a sample's lattice straight from its shard (a lazy npz: one sample's
+members at a time).  Stale keys (a retrained network) are left on disk; deleting the folder is always safe.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import multiprocessing
 import os
 import time
 import warnings
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -84,6 +104,7 @@ SPLITS = ("val", "test")
 UNIMODAL = ("greedy_omr", "greedy_a2s", "best_path_omr", "best_path_a2s")  # method names of the unimodal rows
 READOFFS = ("tuned", "faithful")
 CACHE_FORMAT = "mtlnb.late-fusion-shard/1"
+LATTICE_FORMAT = "mtlnb.lattice-shard/1"
 ALL_METHODS = tuple(fusion.METHODS)
 
 
@@ -248,14 +269,148 @@ def _vocabulary_of(path: Path) -> list[str]:
         return list(post.vocabulary.symbols)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# lattice cache (see the module notes)
+
+# Every per-arc / per-node array of a Lattice, stored as is (dtype included) so that the round trip is exact.
+_LATTICE_ARRAYS = ("src", "dst", "symbol", "acoustic", "graph", "lm", "t_start", "t_symbol", "t_end", "node_time")
+# What reading a damaged or foreign npz can raise (zipfile's errors are none of the built-in I/O ones)
+_READ_ERRORS = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
+
+
+def lattice_key(posteriors: str | os.PathLike, lm_key: str, decoder: DecoderConfig) -> str:
+    """Hex key of the word graphs of one posteriors file: its stamp (path, size, modification time), the LM
+    (:func:`lm_fingerprint`) and the search settings."""
+    return io.sha256_json({"format": LATTICE_FORMAT, "posteriors": _file_stamp(Path(posteriors)), "lm": lm_key,
+                           "decoder": asdict(decoder)})
+
+
+def lattice_shard_path(lattice_cache_dir: str | os.PathLike, key: str, ids: Sequence[str]) -> Path:
+    """Where the lattices of the samples ``ids`` (in that order) under ``key`` are stored."""
+    return Path(lattice_cache_dir) / key[:24] / f"shard-{io.sha256_json(list(ids))[:16]}.npz"
+
+
+def save_lattices(path: str | os.PathLike, key: str, ids: Sequence[str], lattices: Sequence[Lattice]) -> None:
+    """Write one shard of lattices atomically.
+
+    Parameters
+    ----------
+    path : path
+        The ``.npz`` to write (:func:`lattice_shard_path`).
+    key : str
+        :func:`lattice_key` of the lattices (stored, checked by readers).
+    ids : sequence of str, length N
+        Sample ids, in the order of ``lattices``.
+    lattices : sequence of Lattice, length N ≥ 1
+        Lattices of one vocabulary and one decoder configuration.
+    """
+    ids, lattices = list(ids), list(lattices)
+    if not lattices or len(ids) != len(lattices):
+        raise ValueError(f"save_lattices: {len(ids)} ids for {len(lattices)} lattices (need as many, ≥ 1) for {path}")
+    first = lattices[0]
+    for sid, lat in zip(ids, lattices):
+        if lat.vocabulary != first.vocabulary or lat.config != first.config:
+            raise ValueError(f"save_lattices: lattice {sid!r} has another vocabulary or decoder than {ids[0]!r}")
+    arrays = {f"{j}.{name}": getattr(lat, name) for j, lat in enumerate(lattices) for name in _LATTICE_ARRAYS}
+    config = asdict(first.config) if first.config is not None else None
+    io.write_npz(path, **arrays, __format__=np.array(LATTICE_FORMAT), __key__=np.array(key),
+                 __ids__=np.array(ids, dtype=str), __vocabulary__=np.array(first.vocabulary, dtype=str),
+                 __decoder__=np.array(json.dumps(config)),
+                 __num_nodes__=np.array([lat.num_nodes for lat in lattices], dtype=np.int64),
+                 __num_frames__=np.array([lat.num_frames for lat in lattices], dtype=np.int64))
+
+
+class LatticeShard:
+    """A stored shard of lattices, read lazily: ``shard[sample id]`` → :class:`Lattice`, one sample's arrays read
+    on access.  Attributes ``path``, ``key``, ``ids`` (list of str).  Use as a context manager (or :meth:`close`).
+
+    Raises ``ValueError`` naming the file if it is not a lattice shard (other format, unreadable)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self._npz = np.load(self.path, allow_pickle=False)
+        except _READ_ERRORS as err:
+            raise ValueError(f"LatticeShard: cannot read {self.path} ({err})") from None
+        try:
+            if str(self._npz["__format__"]) != LATTICE_FORMAT:
+                raise ValueError(f"format {str(self._npz['__format__'])!r}, not {LATTICE_FORMAT!r}")
+            self.key = str(self._npz["__key__"])
+            self.ids = [str(i) for i in self._npz["__ids__"]]
+            self._index = {sid: j for j, sid in enumerate(self.ids)}
+            self._vocabulary = tuple(str(v) for v in self._npz["__vocabulary__"])
+            config = json.loads(str(self._npz["__decoder__"]))
+            self._config = DecoderConfig(**config) if config is not None else None
+            self._num_nodes = self._npz["__num_nodes__"]
+            self._num_frames = self._npz["__num_frames__"]
+        except _READ_ERRORS as err:
+            self._npz.close()
+            raise ValueError(f"LatticeShard: {self.path} is not a readable lattice shard ({err})") from None
+
+    def __getitem__(self, sid: str) -> Lattice:
+        if sid not in self._index:
+            raise KeyError(f"{sid!r} is not a sample of {self.path}")
+        j = self._index[sid]
+        return Lattice(vocabulary=self._vocabulary, num_nodes=int(self._num_nodes[j]),
+                       num_frames=int(self._num_frames[j]), config=self._config,
+                       **{name: self._npz[f"{j}.{name}"] for name in _LATTICE_ARRAYS})
+
+    def lattices(self) -> dict[str, Lattice]:
+        """Every lattice of the shard, ``{sample id: Lattice}`` in stored order."""
+        return {sid: self[sid] for sid in self.ids}
+
+    def close(self) -> None:
+        self._npz.close()
+
+    def __enter__(self) -> "LatticeShard":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _usable_shard(path: Path, key: str, ids: Sequence[str]) -> bool:
+    """Whether ``path`` holds the lattices of exactly ``ids`` under ``key`` (else they are decoded again)."""
+    if not path.is_file():
+        return False
+    try:
+        with LatticeShard(path) as shard:
+            return shard.key == key and shard.ids == list(ids)
+    except ValueError:
+        return False
+
+
 # Worker state: set once per process by _init (the LM and two decoders are large: never sent per task).
 _STATE: dict = {}
 
 
 def _init(paths: dict, vocabularies: dict, lm, decoder: DecoderConfig) -> None:
-    _STATE.clear()
+    _close_state()
     _STATE["post"] = {m: load_posteriors(paths[m]) for m in MODALITIES}
     _STATE["decoders"] = {m: WordGraphDecoder(vocabularies[m], lm, decoder) for m in MODALITIES}
+    _STATE["shards"] = {}  # modality -> the LatticeShard last read (tasks come in shard order)
+
+
+def _close_state() -> None:
+    for post in _STATE.get("post", {}).values():
+        post.close()
+    for shard in _STATE.get("shards", {}).values():
+        shard.close()
+    _STATE.clear()
+
+
+def _stored_lattice(m: str, path: str, sid: str) -> Lattice | None:
+    """Sample ``sid``'s ``m`` lattice from the shard at ``path``; None if it cannot be read (then decode)."""
+    shard = _STATE["shards"].get(m)
+    try:
+        if shard is None or str(shard.path) != path:
+            if shard is not None:
+                shard.close()
+                del _STATE["shards"][m]
+            shard = _STATE["shards"][m] = LatticeShard(path)
+        return shard[sid]
+    except _READ_ERRORS:  # replaced or damaged since the parent checked it
+        return None
 
 
 def _lattices(sid: str) -> dict[str, Lattice]:
@@ -263,14 +418,28 @@ def _lattices(sid: str) -> dict[str, Lattice]:
 
 
 def _process(task: tuple) -> dict:
-    """Everything one sample contributes: greedy and best-path outputs, and the fused outputs when asked."""
-    sid, grid, readoffs, alphas, methods, fcfg = task
+    """Everything one sample contributes: greedy and best-path outputs, and the fused outputs when asked.
+
+    ``stored`` (None: no lattice cache) maps a modality to the shard holding this sample's lattice, or to None:
+    then the lattice is decoded and returned under ``"_lattices"`` for the parent to store."""
+    sid, grid, readoffs, alphas, methods, fcfg, stored = task
     t0 = time.perf_counter()
     logp = {m: _STATE["post"][m][sid] for m in MODALITIES}
-    lat = {m: _STATE["decoders"][m].decode(logp[m]) for m in MODALITIES}
+    lat, fresh, loaded = {}, {}, []
+    for m in MODALITIES:
+        path = stored.get(m) if stored is not None else None
+        lattice = _stored_lattice(m, path, sid) if path is not None else None
+        if lattice is not None:
+            loaded.append(m)
+        else:
+            lattice = _STATE["decoders"][m].decode(logp[m])
+            if stored is not None and path is None:
+                fresh[m] = replace(lattice, _cache={})  # sent back without read-off caches
+        lat[m] = lattice
     t1 = time.perf_counter()
     rec = {
         "id": sid,
+        "from_lattice_cache": loaded,
         "frames": {m: int(logp[m].shape[0]) for m in MODALITIES},
         "arcs": {m: int(lat[m].num_arcs) for m in MODALITIES},
         "greedy": {m: greedy_decode(logp[m], _STATE["decoders"][m].vocabulary) for m in MODALITIES},
@@ -286,6 +455,8 @@ def _process(task: tuple) -> dict:
                 fused[name] = {"nan": fusion.METHODS[name](lo, la, None, fcfg)}
         rec["fused"] = fused
     rec["seconds"] = {"decode": t1 - t0, "total": time.perf_counter() - t0}
+    if fresh:
+        rec["_lattices"] = fresh
     return rec
 
 
@@ -308,8 +479,10 @@ def _pool_context():
 
 def _decode_split(split: str, ids: list[str], references: Mapping[str, Sequence[str]], paths: dict,
                   vocabularies: dict, lm, key_base: dict, readoffs: dict | None, alphas: Sequence[float],
-                  cfg: LateFusionConfig, cache_dir: Path | None, jobs: int, progress: bool) -> list[dict]:
-    """Records of every sample of a split (in ``ids`` order), from the cache where up to date."""
+                  cfg: LateFusionConfig, cache_dir: Path | None, jobs: int, progress: bool,
+                  lattice_cache_dir: Path | None = None) -> list[dict]:
+    """Records of every sample of a split (in ``ids`` order), from the cache where up to date; lattices from the
+    lattice cache where stored (both caches: see the module notes)."""
     grid = cfg.grid()
     fused = readoffs is not None
     settings = dict(key_base, split=split, posteriors={m: _file_stamp(paths[m]) for m in MODALITIES},
@@ -333,7 +506,25 @@ def _decode_split(split: str, ids: list[str], references: Mapping[str, Sequence[
                 if data.get("format") == CACHE_FORMAT and data.get("key") == key:
                     done[k] = data["records"]
     todo = [k for k in range(len(shards)) if k not in done]
-    tasks = [(sid, grid, readoffs, tuple(alphas), tuple(cfg.methods), cfg.fusion) for k in todo for sid in shards[k]]
+    # lattice shards: {k: {modality: path}} and which of them already hold the lattices
+    lat_paths, lat_ok = {}, {}
+    if lattice_cache_dir is not None and todo:
+        lat_keys = {m: lattice_key(paths[m], key_base["lm"], cfg.decoder) for m in MODALITIES}
+        for m in MODALITIES:
+            io.write_json(Path(lattice_cache_dir) / lat_keys[m][:24] / "settings.json",
+                          {"key": lat_keys[m], "posteriors": _file_stamp(paths[m]), "lm": key_base["lm"],
+                           "decoder": asdict(cfg.decoder)})
+        for k in todo:
+            lat_paths[k] = {m: lattice_shard_path(lattice_cache_dir, lat_keys[m], shards[k]) for m in MODALITIES}
+            lat_ok[k] = {m: _usable_shard(lat_paths[k][m], lat_keys[m], shards[k]) for m in MODALITIES}
+
+    def stored(k: int) -> dict | None:
+        if k not in lat_paths:
+            return None
+        return {m: str(lat_paths[k][m]) if lat_ok[k][m] else None for m in MODALITIES}
+
+    tasks = [(sid, grid, readoffs, tuple(alphas), tuple(cfg.methods), cfg.fusion, stored(k))
+             for k in todo for sid in shards[k]]
     if tasks:
         bar = tqdm(total=len(tasks), desc=f"{split}: word graphs" + (" + fusion" if fused else ""),
                    disable=not progress, leave=False)
@@ -353,6 +544,11 @@ def _decode_split(split: str, ids: list[str], references: Mapping[str, Sequence[
                 for _ in shards[k]:
                     recs.append(next(it))
                     bar.update(1)
+                fresh = [r.pop("_lattices", {}) for r in recs]
+                for m in MODALITIES:
+                    if k in lat_paths and not lat_ok[k][m]:
+                        save_lattices(lat_paths[k][m], lattice_key(paths[m], key_base["lm"], cfg.decoder),
+                                      shards[k], [f[m] for f in fresh])
                 done[k] = recs
                 if folder is not None:
                     io.write_json(folder / f"shard-{k:05d}.json",
@@ -362,9 +558,7 @@ def _decode_split(split: str, ids: list[str], references: Mapping[str, Sequence[
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
             else:
-                for post in _STATE.get("post", {}).values():
-                    post.close()
-                _STATE.clear()
+                _close_state()
     return [r for k in range(len(shards)) for r in done[k]]
 
 
@@ -538,9 +732,7 @@ class LateFusionResult:
         try:
             lat = _lattices(sample_id)
         finally:
-            for post in _STATE["post"].values():
-                post.close()
-            _STATE.clear()
+            _close_state()
         return {m: rescaled(lat[m], *self.readoffs[m]) for m in MODALITIES}
 
 
@@ -552,7 +744,7 @@ def run(omr: Mapping[str, str | os.PathLike], a2s: Mapping[str, str | os.PathLik
         references: Mapping[str, Mapping[str, Sequence[str]]], train: Sequence[Sequence[str]], *,
         lm_order: int = 5, alphas: Sequence[float] = fusion.DEFAULT_ALPHAS, max_samples: int | None = None,
         config: LateFusionConfig | None = None, cache_dir: str | os.PathLike | None = None, jobs: int | None = None,
-        progress: bool = True) -> LateFusionResult:
+        progress: bool = True, lattice_cache_dir: str | os.PathLike | None = None) -> LateFusionResult:
     """Late fusion of one fold from its posteriors files.
 
     Parameters
@@ -576,6 +768,9 @@ def run(omr: Mapping[str, str | os.PathLike], a2s: Mapping[str, str | os.PathLik
         Worker processes (default: all cores); 1 runs in this process.
     progress : bool
         Show progress bars.
+    lattice_cache_dir : path, optional
+        Where each modality's word graphs are stored for reuse by any run (see the module notes); share it
+        between the pairs of a fold.  ``None``: lattices are not stored.
 
     Returns
     -------
@@ -618,7 +813,8 @@ def run(omr: Mapping[str, str | os.PathLike], a2s: Mapping[str, str | os.PathLik
     key_base = {"lm": lm_fingerprint(lm, train), "decoder": asdict(cfg.decoder)}
     refs_all = {i: list(references[s][i]) for s in SPLITS for i in ids[s]}
     common = dict(references=refs_all, vocabularies=vocabularies, lm=lm, key_base=key_base, cfg=cfg,
-                  cache_dir=Path(cache_dir) if cache_dir is not None else None, jobs=jobs, progress=progress)
+                  cache_dir=Path(cache_dir) if cache_dir is not None else None, jobs=jobs, progress=progress,
+                  lattice_cache_dir=Path(lattice_cache_dir) if lattice_cache_dir is not None else None)
 
     t0 = time.perf_counter()
     val = _decode_split("val", ids["val"], paths={m: paths[m]["val"] for m in MODALITIES}, readoffs=None,
@@ -704,7 +900,8 @@ def run_fold(study, fold: int = 0, *, omr_name: str = "omr", a2s_name: str = "a2
              config: LateFusionConfig | None = None, jobs: int | None = None, train_missing: bool = True,
              progress: bool = True) -> LateFusionResult:
     """:func:`run` on a study's fold with the profile's LM order, α values and sample cap (and, by default,
-    :meth:`LateFusionConfig.for_profile`); cached in ``<study root>/late_fusion/fold<k>/<omr_name>-<a2s_name>/``.
+    :meth:`LateFusionConfig.for_profile`); cached in ``<study root>/late_fusion/fold<k>/<omr_name>-<a2s_name>/``,
+    word graphs in the fold's :func:`fold_lattice_dir` (shared by every pair).
     A synthetic corpus is built first where it is missing (a finished one is only checked), so that a notebook
     runs on its own."""
     P = study.profile
@@ -718,7 +915,13 @@ def run_fold(study, fold: int = 0, *, omr_name: str = "omr", a2s_name: str = "a2
     cache_dir = study.root / "late_fusion" / f"fold{fold}" / f"{omr_name}-{a2s_name}"
     return run(paths["omr"], paths["a2s"], references, train, lm_order=P.fusion.lm_order, alphas=P.fusion.alphas,
                max_samples=P.fusion.max_test_samples, config=config, cache_dir=cache_dir, jobs=jobs,
-               progress=progress)
+               progress=progress, lattice_cache_dir=fold_lattice_dir(study, fold))
+
+
+def fold_lattice_dir(study, fold: int) -> Path:
+    """The lattice cache of a fold, shared by all its (OMR, A2S) pairs: ``<study root>/late_fusion/fold<k>/lattices``
+    (pair folders are named ``<omr>-<a2s>``, so no pair can collide with it)."""
+    return study.root / "late_fusion" / f"fold{fold}" / "lattices"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -65,14 +65,12 @@ Choices (the thesis is silent unless cited)
   for H, …: smaller subsets where the A2S filter leaves easier samples).  The levels actually reached on the
   test sets are always reported (:func:`levels_reached`).
 
-Hook late_fusion lacks (decoding cost)
---------------------------------------
+Decoding cost
+-------------
 A scenario's fusion needs both word graphs of every test sample; the A2S graphs are the same in all nine
-scenarios of a fold (same A2S posteriors, same LM: the training fold's transcripts), but late_fusion's cache is
-keyed by the (OMR, A2S) pair and stores fused outputs, not lattices, so each scenario decodes the A2S graphs
-again (9× per pair and fold).  Filtering is done afterwards on the whole decoded test fold, so no scenario
-decodes twice.  A per-modality lattice cache in ``late_fusion`` (``_lattices`` memoised on disk by
-(posteriors file stamp, sample id, LM fingerprint, decoder settings)) would remove the repeats.
+scenarios of a fold (same A2S posteriors, same LM: the training fold's transcripts).  The fold's lattice cache
+(:func:`mtlnb.late_fusion.fold_lattice_dir`) stores every decoded graph, so each network's graphs are decoded
+once per fold, not once per scenario and pair.  Filtering is done afterwards on the whole decoded test fold.
 """
 
 from __future__ import annotations
@@ -619,7 +617,9 @@ def fuse_fold(study, fold: int, omr_name: str, a2s_name: str,
               alphas: Sequence[float] = (ScenarioConfig.alpha,)) -> late_fusion.LateFusionResult:
     """:func:`mtlnb.late_fusion.run_fold` with its own sample cap and α values: only the scenario's fixed α by
     default (the α methods cost a fusion per α; Table 3 reads one).  Same cache folder
-    ``late_fusion/fold<k>/<omr>-<a2s>/``; the cache key holds the sample ids and α values, so runs never mix."""
+    ``late_fusion/fold<k>/<omr>-<a2s>/``; the cache key holds the sample ids and α values, so runs never mix.
+    Word graphs are shared through the fold's lattice cache: each network's graphs are decoded once, not once
+    per scenario."""
     P = study.profile
     config = config or late_fusion.LateFusionConfig.for_profile(P)
     f = study.folds[fold]
@@ -629,8 +629,9 @@ def fuse_fold(study, fold: int, omr_name: str, a2s_name: str,
     train = [corpus.tokens(i) for i in f.train]
     cache_dir = study.root / "late_fusion" / f"fold{fold}" / f"{omr_name}-{a2s_name}"
     return late_fusion.run(paths["omr"], paths["a2s"], references, train, lm_order=P.fusion.lm_order,
-                           alphas=tuple(alphas), max_samples=max_samples, config=config, cache_dir=cache_dir,
-                           jobs=jobs, progress=progress)
+                           alphas=tuple(alphas), max_samples=max_samples,
+                           lattice_cache_dir=late_fusion.fold_lattice_dir(study, fold), config=config,
+                           cache_dir=cache_dir, jobs=jobs, progress=progress)
 
 
 def _val_ser(study, fold: int, name: str) -> float:

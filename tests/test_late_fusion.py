@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from mtlnb import io, late_fusion
-from mtlnb.ctc_tasks import POSTERIORS_FORMAT
+from mtlnb.ctc_tasks import POSTERIORS_FORMAT, load_posteriors
 from mtlnb.late_fusion import FAITHFUL, LateFusionConfig, Readoff, mark_differences, select_lm, tune_readoff
 from mtlnb.lm import NGramLM
 from mtlnb.wordgraph import EPS, Lattice
@@ -229,6 +229,103 @@ def test_missing_samples_and_files_are_named(fold_files, tmp_path):
     with pytest.raises(ValueError, match="a2s posteriors of split 'val' are missing"):
         late_fusion.run(paths["omr"], {**paths["a2s"], "val": tmp_path / "nope.npz"}, references, TRAIN,
                         lm_order=2, jobs=1, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# lattice cache
+
+
+def count_decodes(monkeypatch, log):
+    """Make every WordGraphDecoder.decode append a line to ``log`` (a file: forked workers count too)."""
+    from mtlnb.wordgraph import WordGraphDecoder
+
+    original = WordGraphDecoder.decode
+
+    def decode(self, logp):
+        with open(log, "a") as f:
+            f.write(f"{np.asarray(logp).shape[0]}\n")
+        return original(self, logp)
+
+    monkeypatch.setattr(WordGraphDecoder, "decode", decode)
+    return lambda: len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_lattice_round_trip_is_exact(fold_files, tmp_path):
+    from mtlnb import fusion
+    from mtlnb.wordgraph import WordGraphDecoder
+
+    paths, _ = fold_files
+    lm = NGramLM(order=2).fit(TRAIN, vocabulary=V)
+    with load_posteriors(paths["omr"]["test"]) as po, load_posteriors(paths["a2s"]["test"]) as pa:
+        omr = {sid: WordGraphDecoder(V, lm).decode(po[sid]) for sid in ("t1", "t2")}
+        a2s = WordGraphDecoder(V, lm).decode(pa["t1"])
+    hand = Lattice.from_arcs(V, [(0, 1, "a", -1.0, -0.5), (0, 1, "b", -0.2, -2.0), (1, 2, None, 0.0, 0.0)])
+    for ids, lats in ((["t1", "t2"], list(omr.values())), (["h"], [hand])):  # searched, and hand-built (no config)
+        f = tmp_path / f"shard-{len(ids)}.npz"
+        late_fusion.save_lattices(f, "k", ids, lats)
+        with late_fusion.LatticeShard(f) as shard:
+            assert shard.ids == ids and shard.key == "k"
+            back = shard.lattices()
+        for sid, lat in zip(ids, lats):
+            b = back[sid]
+            for name in late_fusion._LATTICE_ARRAYS:
+                a, c = getattr(lat, name), getattr(b, name)
+                assert a.dtype == c.dtype and np.array_equal(a, c), name
+            assert (b.vocabulary, b.num_nodes, b.num_frames, b.config) == (lat.vocabulary, lat.num_nodes,
+                                                                           lat.num_frames, lat.config)
+            assert b.best_path() == lat.best_path() and b.best_path(2.5) == lat.best_path(2.5)
+            np.testing.assert_array_equal(b.arc_posteriors(), lat.arc_posteriors())
+    assert omr["t1"].config is not None and omr["t1"].num_arcs > 2  # a real search, not a trivial chain
+    # a fusion output from the stored OMR lattice equals the one from the decoded lattice, for every method
+    with late_fusion.LatticeShard(tmp_path / "shard-2.npz") as shard:
+        stored = shard["t1"]
+    for name in fusion.METHODS:
+        alpha = 0.5 if name in fusion.USES_ALPHA else None
+        assert fusion.METHODS[name](stored, a2s, alpha) == fusion.METHODS[name](omr["t1"], a2s, alpha), name
+    with pytest.raises(ValueError, match="1 lattices"):
+        late_fusion.save_lattices(tmp_path / "x.npz", "k", ["a", "b"], [hand])
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.npz"):
+        late_fusion.LatticeShard(tmp_path / "bad.npz")
+
+
+def test_lattice_cache_is_shared_between_pairs(fold_files, tmp_path, monkeypatch):
+    paths, references = fold_files
+    decodes = count_decodes(monkeypatch, tmp_path / "decodes.log")
+    plain = run(fold_files, tmp_path, cache_dir=None)
+    assert decodes() == 2 * 3  # both modalities of v1, t1, t2
+    lattices = tmp_path / "lattices"
+    first = run(fold_files, tmp_path, cache_dir=tmp_path / "pair1", lattice_cache_dir=lattices)
+    assert decodes() == 2 * 6
+    pd.testing.assert_frame_equal(plain.per_sample, first.per_sample)
+    # one shard per modality and split (3 samples, shard_size 64), each with its settings
+    assert len(list(lattices.glob("*/shard-*.npz"))) == 4 and len(list(lattices.glob("*/settings.json"))) == 4
+    # "another scenario": another OMR posteriors file (a copy, so another stamp), the same A2S network
+    other = tmp_path / "omr_s2"
+    other.mkdir()
+    omr2 = {s: other / f.name for s, f in paths["omr"].items()}
+    for s in omr2:
+        omr2[s].write_bytes(paths["omr"][s].read_bytes())
+    second = late_fusion.run(omr2, paths["a2s"], references, TRAIN, lm_order=2, alphas=(0.0, 0.5, 1.0),
+                             cache_dir=tmp_path / "pair2", lattice_cache_dir=lattices, jobs=1, progress=False)
+    assert decodes() == 2 * 6 + 3  # only the new OMR's graphs: every A2S graph came from the lattice cache
+    pd.testing.assert_frame_equal(plain.per_sample, second.per_sample)
+    # no result shards, every lattice stored (also read by forked workers): nothing decoded, same outputs
+    third = run(fold_files, tmp_path, cache_dir=None, lattice_cache_dir=lattices, jobs=2)
+    assert decodes() == 2 * 6 + 3
+    pd.testing.assert_frame_equal(plain.per_sample, third.per_sample)
+    # a retrained A2S (new modification time) makes its stored test graphs stale; a damaged shard is decoded again
+    st = os.stat(paths["a2s"]["test"])
+    os.utime(paths["a2s"]["test"], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    omr_val = next(f.parent for f in lattices.glob("*/settings.json")
+                   if io.read_json(f)["posteriors"]["path"] == str(paths["omr"]["val"].resolve()))
+    (shard,) = omr_val.glob("shard-*.npz")
+    shard.write_bytes(shard.read_bytes()[:100])
+    again = run(fold_files, tmp_path, cache_dir=None, lattice_cache_dir=lattices)
+    assert decodes() == 2 * 6 + 3 + 3  # t1, t2 of the A2S test file and v1 of the OMR val file
+    pd.testing.assert_frame_equal(plain.per_sample, again.per_sample)
+    with late_fusion.LatticeShard(shard) as restored:
+        assert restored.ids == ["v1"]
 
 
 def test_fold_posteriors_refuses_to_train_when_told(tmp_path):
