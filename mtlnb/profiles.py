@@ -34,6 +34,10 @@ class TrainProfile:
     a2s_epochs: int  # baseline: 150
     gradspsa_epochs: int  # thesis: 150 (its Table 2 shows 80 suffice for A2S)
     scenario_omr_epochs: int  # epochs of each of the nine scenario OMR trainings
+    # OMR subset sizes of the nine scenarios (% of the training fold); None = the baseline's
+    # (mtlnb.experiments.SCENARIO_PERCENTS).  A calibrated set (mtlnb.scenarios.calibrate_percents) goes here;
+    # notebook 05 then trains those OMRs (runs omr_s<s>_p<percent>), notebook 02 only the baseline's.
+    scenario_percents: tuple[float, ...] | None = None
     omr_batch: int = 16  # baseline
     a2s_batch: int = 4  # baseline
     gradspsa_batch: int = 2  # thesis: pairs, halved for memory
@@ -55,6 +59,9 @@ class FusionProfile:
     lm_order: int = 5  # baseline: SRILM -order 5
     alphas: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))  # OMR weight sweep
     max_test_samples: int | None = None  # cap on decoded test samples (smoke only)
+    # Cap on the validation and test samples decoded per scenario run (mtlnb.scenarios): a fold is fused 9 × 2
+    # times there (every scenario, both pairs) against once in notebook 04.  None = the whole fold (the thesis).
+    scenario_max_test_samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,8 @@ PROFILES: dict[str, Profile] = {
         train=TrainProfile(omr_epochs=40, a2s_epochs=15, gradspsa_epochs=10, scenario_omr_epochs=4, omr_batch=4,
                            lstm_units=64, omr_filters=(16, 16, 32, 32), omr_pools=((2, 2), (2, 2), (2, 1), (2, 1)),
                            a2s_input_pool=2, eval_batch=16),
+        # Scenarios: half of the 340 validation and 340 test samples (about 10 min of fusion on 2 cores).
+        fusion=FusionProfile(scenario_max_test_samples=170),
         piano=PianoProfile(n_pieces=24, seconds_per_piece=60.0, updates=1500, maps=16, evals=4,
                            learning_rates=(0.05,), grid_rows=(1, 9), cross_stitch_rows=(1, 3), lr_range_batches=400),
     ),

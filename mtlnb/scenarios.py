@@ -574,9 +574,9 @@ def save_tables(tables: Mapping[str, pd.DataFrame], profile: str) -> list[Path]:
 
 
 def scenario_percents(profile) -> tuple[float, ...]:
-    """The profile's scenario OMR subset sizes (%): ``profile.train.scenario_percents`` if the profile has the
-    field, else the baseline's :data:`mtlnb.experiments.SCENARIO_PERCENTS`."""
-    percents = tuple(getattr(profile.train, "scenario_percents", None) or experiments.SCENARIO_PERCENTS)
+    """The profile's scenario OMR subset sizes (%): ``profile.train.scenario_percents``, or where that is None the
+    baseline's :data:`mtlnb.experiments.SCENARIO_PERCENTS`."""
+    percents = tuple(profile.train.scenario_percents or experiments.SCENARIO_PERCENTS)
     if len(percents) != len(SCENARIOS) or not all(0 < p <= 100 for p in percents):
         raise ValueError(f"scenario percents must be nine values in (0, 100], got {percents}")
     return percents
@@ -604,10 +604,10 @@ def train_scenario_omr(study, fold: int, scenario: int, percent: float, progress
 
 
 def max_test_samples(profile) -> int | None:
-    """Test (and validation) samples decoded per scenario: ``profile.fusion.scenario_max_test_samples`` if the
-    profile has the field, else ``profile.fusion.max_test_samples``.  A separate cap exists because a fold is
-    decoded 9 × 2 times here (every scenario, both pairs) against once in notebook 04."""
-    cap = getattr(profile.fusion, "scenario_max_test_samples", None)
+    """Test (and validation) samples decoded per scenario: ``profile.fusion.scenario_max_test_samples``, or where
+    that is None ``profile.fusion.max_test_samples``.  A separate cap exists because a fold is fused 9 × 2 times
+    here (every scenario, both pairs) against once in notebook 04."""
+    cap = profile.fusion.scenario_max_test_samples
     return cap if cap is not None else profile.fusion.max_test_samples
 
 
