@@ -330,6 +330,9 @@ def train_network(study, fold: int, network: str, name: str | None = None, train
     vocabulary = fold_vocabulary(study, fold)
     run_dir = study.model_dir(fold, name)
     described = _describe(network, len(vocabulary), P.train)
+    omr_best = study.model_dir(fold, "omr") / "best.pt"
+    if network == "gradspsa" and omr_best.exists():  # it reads the OMR's features: after the OMR is retrained,
+        described["omr_checkpoint"] = io.sha256_file(omr_best)[:16]  # its checkpoints belong to another model
     _check_run_folder(run_dir, vocabulary, described)
     vocabulary.save(run_dir / VOCABULARY)
     if not (run_dir / RUN_INFO).exists():

@@ -197,6 +197,12 @@ def test_a2s_leaves_out_long_audio_and_gradspsa_needs_the_omr(tiny_study):
     grad = experiments.train_gradspsa(study, 0, progress=False)
     with ctc_tasks.load_posteriors(grad.posteriors["test"]) as post:
         assert all(post[s].shape[0] == cqt[s] // 8 for s in post)  # GradSPSA: 8 columns per frame
+    # A retrained OMR (here: its best.pt with other weights) makes the GradSPSA run another model's: no silent resume
+    best = study.model_dir(0, "omr") / "best.pt"
+    saved = torch.load(best, weights_only=False)
+    torch.save(saved | {"retrained": True}, best)
+    with pytest.raises(ValueError, match="omr_checkpoint"):
+        experiments.train_gradspsa(study, 0, progress=False)
 
 
 # -- reading runs back: hand-made posteriors -------------------------------------------------------------------------
