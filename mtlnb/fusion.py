@@ -150,6 +150,42 @@ def _edit_distance(a: Sequence, b: Sequence) -> int:
     return prev[-1]
 
 
+def _edit_distances(a: Sequence[tuple], b: Sequence[tuple]) -> np.ndarray:
+    """Levenshtein distance of every ``a[i]`` to every ``b[j]`` (sequences of hashables), shape (len(a), len(b)).
+
+    The dynamic programme of :func:`_edit_distance` run for all pairs at once: symbols coded as ints, ``b`` padded,
+    one NumPy step per position of ``a`` (the within-row insertion chain ``cur[j] = min(tmp[j], cur[j-1] + 1)`` in
+    closed form, ``min_k≤j tmp[k] + j - k``).  Integer arithmetic, so equal to the pure-Python loop.
+    """
+    code: dict = {}
+    la = np.array([len(x) for x in a], dtype=np.int64)
+    lb = np.array([len(y) for y in b], dtype=np.int64)
+    A = np.full((len(a), max(1, la.max(initial=0))), -1, dtype=np.int64)  # padding never matches (-1 vs -2)
+    B = np.full((len(b), max(1, lb.max(initial=0))), -2, dtype=np.int64)
+    for i, x in enumerate(a):
+        A[i, : len(x)] = [code.setdefault(v, len(code)) for v in x]
+    for j, y in enumerate(b):
+        B[j, : len(y)] = [code.setdefault(v, len(code)) for v in y]
+    L2 = B.shape[1]
+    steps = np.arange(L2 + 1, dtype=np.int64)
+    out = np.empty((len(a), len(b)), dtype=np.int64)
+    out[la == 0] = lb  # an empty sequence: all insertions
+    # chunks of rows of a, so that the (rows, len(b), L2 + 1) work arrays stay small
+    chunk = max(1, 2_000_000 // max(1, len(b) * (L2 + 1)))
+    for r0 in range(0, len(a), chunk):
+        Ar, lr = A[r0 : r0 + chunk], la[r0 : r0 + chunk]
+        prev = np.broadcast_to(steps, (len(Ar), len(b), L2 + 1)).copy()
+        for i in range(1, int(lr.max(initial=0)) + 1):
+            tmp = np.empty_like(prev)
+            tmp[:, :, 0] = i
+            np.minimum(prev[:, :, 1:] + 1, prev[:, :, :-1] + (Ar[:, i - 1, None, None] != B[None]), out=tmp[:, :, 1:])
+            prev = np.minimum.accumulate(tmp - steps, axis=2) + steps
+            done = np.nonzero(lr == i)[0]
+            if len(done):
+                out[r0 + done] = prev[done][:, np.arange(len(b)), lb]
+    return out
+
+
 def align_confusion_networks(cn_omr: ConfusionNetwork, cn_a2s: ConfusionNetwork):
     """DTW alignment and bin labels of two sausages, as the baseline's ``cn_combination.py``.
 
@@ -180,15 +216,10 @@ def _align(cn1, cn2, cfg: FusionConfig):
     ids2: dict = {}
     i1 = np.array([ids1.setdefault(k, len(ids1)) for k in keys1])  # distinct bins: few, so compare those once
     i2 = np.array([ids2.setdefault(k, len(ids2)) for k in keys2])
-    table = np.empty((len(ids1), len(ids2)))
-    for ka, a in ids1.items():
-        for kb, b in ids2.items():
-            if ka == kb:
-                table[a, b] = 0.0
-            elif len(ka) == 1 and len(kb) == 1:
-                table[a, b] = 1.0
-            else:
-                table[a, b] = _edit_distance(ka, kb) / len(ka)
+    ka, kb = list(ids1), list(ids2)
+    dist = _edit_distances(ka, kb)
+    lens = np.array([len(k) for k in ka], dtype=np.float64)[:, None]
+    table = dist / lens  # SER of the A2S bin against the OMR bin (identical bins: 0)
     cost = table[i1][:, i2]
     # DTW rows in closed form: D[i, j] = cost[i, j] + min(U[j], D[i, j-1]), U[j] = min(D[i-1, j], D[i-1, j-1])
     D = np.full((n1 + 1, n2 + 1), np.inf)

@@ -216,10 +216,17 @@ class DecoderConfig:
 
 
 class _LMScorer:
-    """Cached ``(LM state, symbol index) → (next state, ln P)``; one per decoder, shared across samples.
+    """LM look-ups for the search on integer state ids; one per decoder, shared across samples.
+
+    LM states (``lm.state(context)``, else the last ``order - 1`` symbols) are interned as ints so that the
+    search's hypothesis keys are plain ints (cheap to hash, unlike nested tuples of str).  With an LM that offers
+    ``score_next`` and ``token_index`` (``mtlnb.lm.NGramLM``) the probabilities of all symbols after a state come
+    from one vectorised row (equal bit for bit to ``logprob``); with any other LM they come from ``logprob``
+    calls, cached per (state, symbol).  Successor states are cached per state as an array over the symbols.
 
     OOV rule: a symbol the LM does not know (its ``vocabulary`` lacks it and has no ``<unk>``) scores
     ``oov_logprob`` and cuts the history (the next state is the empty context), so the LM never sees it.
+    Symbol ``-1`` is ``</s>`` (no next state).
     """
 
     def __init__(self, lm: LanguageModel | None, vocabulary: Sequence[str], oov_logprob: float, cache_size: int):
@@ -227,9 +234,16 @@ class _LMScorer:
         self.vocabulary = list(vocabulary)
         self.oov_logprob = oov_logprob
         self.cache_size = cache_size
-        self.cache: dict = {}
+        self.n_symbols = len(self.vocabulary)
+        self.state_id: dict[tuple, int] = {}  # LM state -> id (grows with the states reached: bounded by the LM)
+        self.states: list[tuple] = []  # id -> LM state
+        self.next_rows: dict[int, np.ndarray] = {}  # sid -> successor sid per symbol (-1: not computed yet)
+        self.context_cache: dict[tuple, int] = {}  # last order - 1 symbols -> their state's id (NGramLM path)
+        self.lp_cache: dict[int, float] = {}  # the same key -> ln P, for LMs without score_next
+        self.rows: dict[int, np.ndarray] = {}  # sid -> ln P of every symbol and </s> (score_next path)
+        self.columns = None  # decoder symbol (and </s> at index |V|) -> column of the row; None: no row path
         if lm is None:
-            self.initial = ()
+            self.initial = self._intern(())
             self.known = None
             return
         order = int(lm.order)
@@ -239,7 +253,26 @@ class _LMScorer:
         self.reduce = getattr(lm, "state", None)
         lm_vocab = getattr(lm, "vocabulary", None)
         self.known = None if lm_vocab is None or UNK in lm_vocab else set(lm_vocab)
-        self.initial = self._state((BOS,))
+        self.initial = self._intern(self._state((BOS,)))
+        if hasattr(lm, "score_next") and hasattr(lm, "token_index") and self.reduce is not None:
+            try:
+                cols = [
+                    -1 if self.known is not None and s not in self.known else int(lm.token_index(s))
+                    for s in self.vocabulary
+                ]
+                cols.append(int(lm.token_index(EOS)))
+            except ValueError:  # a symbol the LM refuses: keep the per-call path, which raises where it is used
+                cols = None
+            if cols is not None:
+                self.columns = np.asarray(cols, dtype=np.int64)
+                self.has_oov = bool((self.columns < 0).any())
+
+    def _intern(self, state: tuple) -> int:
+        sid = self.state_id.get(state)
+        if sid is None:
+            sid = self.state_id[state] = len(self.states)
+            self.states.append(state)
+        return sid
 
     def _state(self, context: tuple[str, ...]) -> tuple:
         if self.keep == 0:
@@ -248,22 +281,77 @@ class _LMScorer:
             return tuple(self.reduce(context))
         return context[-self.keep :]
 
-    def miss(self, state: tuple, symbol: int) -> tuple[tuple, float]:
-        """Compute and cache the entry for ``(state, symbol)``; ``symbol = -1`` is ``</s>`` (no next state)."""
-        if len(self.cache) >= self.cache_size:
-            self.cache.clear()
+    def _row(self, sid: int) -> np.ndarray:
+        """ln P of every decoder symbol and </s> (last) after state ``sid`` (score_next path)."""
+        row = self.rows.get(sid)
+        if row is None:
+            full = self.lm.score_next(self.states[sid])
+            row = np.where(self.columns >= 0, full[self.columns], self.oov_logprob) if self.has_oov else full[self.columns]
+            if len(self.rows) >= 4096:  # ~23 MB at |V| = 700; rows are cheap to rebuild
+                self.rows.clear()
+            self.rows[sid] = row
+        return row
+
+    def _next(self, sid: int, symbol: int) -> int:
+        """Successor state id after ``symbol`` (≥ 0)."""
         if self.lm is None:
-            out = ((), 0.0)
-        elif symbol < 0:
-            out = ((), float(self.lm.logprob(EOS, state)))
-        else:
-            token = self.vocabulary[symbol]
-            if self.known is not None and token not in self.known:
-                out = (self._state(()), self.oov_logprob)
+            return sid
+        token = self.vocabulary[symbol]
+        if self.known is not None and token not in self.known:
+            return self._intern(self._state(()))
+        context = tuple(self.states[sid]) + (token,)
+        if self.columns is None:
+            return self._intern(self._state(context))
+        # NGramLM.state only reads the last order - 1 symbols, so states that share them share successors
+        # (with a bigram: every state); caching on that suffix saves most state() calls.
+        context = context[len(context) - self.keep :] if self.keep else ()
+        nxt = self.context_cache.get(context)
+        if nxt is None:
+            if len(self.context_cache) >= self.cache_size:  # suffixes of search paths: unbounded over a fold
+                self.context_cache.clear()
+            nxt = self.context_cache[context] = self._intern(self._state(context))
+        return nxt
+
+    def logprob(self, sid: int, symbol: int) -> float:
+        """ln P of ``symbol`` (``-1``: ``</s>``) after state ``sid``."""
+        if self.lm is None:
+            return 0.0
+        if self.columns is not None:
+            return float(self._row(sid)[symbol])  # index -1 is </s>
+        key = sid * (self.n_symbols + 1) + symbol
+        lp = self.lp_cache.get(key)
+        if lp is None:
+            state = self.states[sid]
+            if symbol < 0:
+                lp = float(self.lm.logprob(EOS, state))
             else:
-                out = (self._state(tuple(state) + (token,)), float(self.lm.logprob(token, state)))
-        self.cache[(state, symbol)] = out
-        return out
+                token = self.vocabulary[symbol]
+                if self.known is not None and token not in self.known:
+                    lp = self.oov_logprob
+                else:
+                    lp = float(self.lm.logprob(token, state))
+            if len(self.lp_cache) >= self.cache_size:
+                self.lp_cache.clear()
+            self.lp_cache[key] = lp
+        return lp
+
+    def step_many(self, sid: int, symbols: list[int], symbols_arr: np.ndarray) -> tuple[list[int], list[float]]:
+        """Successor state ids and ln P of each of ``symbols`` (also given as an array) after state ``sid``."""
+        if self.lm is None:
+            return [sid] * len(symbols), [0.0] * len(symbols)
+        nexts = self.next_rows.get(sid)  # successor id per symbol, -1 where not computed yet
+        if nexts is None:
+            if len(self.next_rows) >= 4096:  # ~23 MB at |V| = 700
+                self.next_rows.clear()
+            nexts = self.next_rows[sid] = np.full(self.n_symbols, -1, dtype=np.int64)
+        got = nexts[symbols_arr]
+        if (got < 0).any():
+            for i in np.nonzero(got < 0)[0].tolist():
+                got[i] = nexts[symbols[i]] = self._next(sid, symbols[i])
+        if self.columns is not None:
+            return got.tolist(), self._row(sid)[symbols_arr].tolist()
+        lp = self.logprob
+        return got.tolist(), [lp(sid, c) for c in symbols]
 
 
 class WordGraphDecoder:
@@ -293,7 +381,8 @@ class WordGraphDecoder:
         self.vocabulary = tuple(vocabulary)
         self.config = config if config is not None else DecoderConfig()
         self.lm = lm
-        self._lm = _LMScorer(lm, vocabulary, self.config.oov_logprob, cache_size=200_000)  # ~40 MB at most
+        # bounds the per-call ln P cache and the context-suffix cache: ~20 MB each at most
+        self._lm = _LMScorer(lm, vocabulary, self.config.oov_logprob, cache_size=200_000)
 
     def decode(self, logp) -> "Lattice":
         """Word graph of one sample.
@@ -315,11 +404,12 @@ class WordGraphDecoder:
         lmw, ins = cfg.lm_weight, cfg.insertion_penalty
         ctc = cfg.topology == "ctc"
         t_loop, t_exit, t_direct, t_nac = cfg.transition_logprobs()
-        lm_cache = self._lm.cache
-        lm_miss = self._lm.miss
-        neg = -math.inf
+        lm = self._lm
+        lm_logprob = lm.logprob
+        max_active = cfg.max_active
 
-        # Labels worth expanding per frame (see module notes), with their scaled acoustic scores.
+        # Labels worth expanding per frame (see module notes), with their scaled acoustic scores; np.nonzero
+        # lists them in column order, so the blank (last column), when kept, is a frame's last label.
         if T:
             rows, cols = np.nonzero(x >= (x.max(axis=1) - beam / acw)[:, None])
             starts = np.searchsorted(rows, np.arange(T + 1)).tolist()
@@ -328,7 +418,7 @@ class WordGraphDecoder:
 
         # Lattice under construction.  Node 0 is the start; a node is (boundary, LM state, last symbol).
         node_time = [0]
-        node_lm = [self._lm.initial]
+        node_lm = [lm.initial]  # LM state ids
         a_src: list[int] = []
         a_dst: list[int] = []
         a_sym: list[int] = []
@@ -337,15 +427,11 @@ class WordGraphDecoder:
         a_te: list[int] = []
         a_lm: list[float] = []
 
-        def lm_step(state, symbol):
-            hit = lm_cache.get((state, symbol))
-            return hit if hit is not None else lm_miss(state, symbol)
-
-        def close_symbol(alts, symbol, t, state):
+        def close_symbol(alts, symbol, t, sid):
             """End the symbol of a hypothesis at boundary t: a new node, one arc per start node."""
             node = len(node_time)
             node_time.append(t)
-            node_lm.append(state)
+            node_lm.append(sid)
             for n, (_, tb) in alts.items():
                 a_src.append(n)
                 a_dst.append(node)
@@ -353,118 +439,175 @@ class WordGraphDecoder:
                 a_ts.append(node_time[n])
                 a_tb.append(tb)
                 a_te.append(t)
-                a_lm.append(lm_step(node_lm[n], symbol)[1])
+                a_lm.append(lm_logprob(node_lm[n], symbol))
             return node
 
-        # A hypothesis: key (LM state, last symbol, in blank?) -> (score, alts); alts maps a start node to
-        # (score relative to the hypothesis, first symbol frame); deltas ≤ 0, the best is 0.
+        owned: set = set()  # keys of `new` whose alts dict this frame's merges made (safe to update in place)
+
+        def merge(key, old, score, alts):
+            """Two hypotheses with the same key: the better score, start nodes within the lattice beam."""
+            s0, alts0 = old
+            mine = key in owned
+            if score > s0:
+                s0, alts0, score, alts = score, alts, s0, alts0
+                mine = False  # the incoming alts may be shared (``moved`` serves every symbol)
+            shift = score - s0
+            if shift < -lbeam:  # the worse one has no start node within the lattice beam
+                if not mine:
+                    owned.discard(key)
+                return s0, alts0
+            # other alts dicts are shared between hypotheses (and the previous frame's): never modified in place
+            merged = alts0 if mine else dict(alts0)
+            owned.add(key)
+            for n, (d, tb) in alts.items():
+                d += shift
+                if d >= -lbeam:
+                    cur = merged.get(n)
+                    if cur is None or d > cur[0]:
+                        merged[n] = (d, tb)
+            return s0, merged
+
+        # A hypothesis: key -> (score, alts).  The key (LM state id, last symbol, in blank?) is coded as the int
+        # ((sid · C + last + 1) · 2 + in_blank); alts maps a start node to (score relative to the hypothesis,
+        # first symbol frame); deltas ≤ 0, the best is 0.  Dict insertion order is part of the algorithm (it
+        # fixes node numbering and which of equal scores survive max_active), as in the tuple-keyed original.
         tokens: dict = {}
         for t in range(T):
-            acd = {}
-            blank_ac = None
-            for i in range(starts[t], starts[t + 1]):
-                c = cols_l[i]
-                if c == blank:
-                    blank_ac = vals_l[i]
-                else:
-                    acd[c] = vals_l[i]
+            lo, hi = starts[t], starts[t + 1]
+            if hi > lo and cols_l[hi - 1] == blank:
+                blank_ac = vals_l[hi - 1]
+                hi -= 1
+            else:
+                blank_ac = None
+            syms = cols_l[lo:hi]
+            acs = vals_l[lo:hi]
+            acd = dict(zip(syms, acs))
+            syms_arr = cols[lo:hi]
+            memo: dict = {}  # LM state id -> (successor ids, ln P) of this frame's symbols
+
             new: dict = {}
+            new_get = new.get
+            owned.clear()
+            # Merges are deferred: a key's later contributions wait in `pend` (in order) and are merged only when
+            # the key is touched again in step 3 or survives the frame's pruning, so that the many blank -> symbol
+            # moves that are pruned anyway cost no merge.  The merge sequence per key is the same as merging at
+            # once; `top` keeps the best score of a key with pending contributions (the score a merge would give).
+            pend: dict = {}
+            top: dict = {}
 
-            def add(key, score, alts):
-                old = new.get(key)
-                if old is None:
-                    new[key] = (score, alts)
-                    return
-                s0, alts0 = old
-                if score > s0:
-                    s0, alts0, score, alts = score, alts, s0, alts0
-                shift = score - s0
-                if shift < -lbeam:  # the worse one has no start node within the lattice beam
-                    new[key] = (s0, alts0)
-                    return
-                merged = dict(alts0)
-                for n, (d, tb) in alts.items():
-                    d += shift
-                    if d >= -lbeam:
-                        cur = merged.get(n)
-                        if cur is None or d > cur[0]:
-                            merged[n] = (d, tb)
-                new[key] = (s0, merged)
-
-            # 1. stay in the current state (self-loops)
+            def resolve(k):
+                cur = new[k]
+                for sc_alts in pend.pop(k):
+                    cur = merge(k, cur, *sc_alts)
+                del top[k]
+                new[k] = cur
+                return cur
+            # 1. stay in the current state (self-loops); keys stay distinct, so nothing merges here
             for key, (s, alts) in tokens.items():
-                if key[2]:
+                if key & 1:
                     if blank_ac is not None:
-                        add(key, s + blank_ac + t_loop, alts)
+                        new[key] = (s + blank_ac + t_loop, alts)
                 else:
-                    a = acd.get(key[1])
+                    a = acd.get((key >> 1) % C - 1)
                     if a is not None:
-                        add(key, s + a + t_loop, alts)
+                        new[key] = (s + a + t_loop, alts)
             # 2. blank -> next symbol (the blank run and the symbol form one arc)
-            for (state, last, in_blank), (s, alts) in tokens.items():
-                if in_blank and acd:
-                    moved = None
-                    for c, a in acd.items():
-                        nxt, lp = lm_step(state, c)
-                        if moved is None:
-                            moved = {n: (d, t) for n, (d, _) in alts.items()}
-                        add((nxt, c, False), s + t_exit + a + lmw * lp + ins, moved)
-            best = max((v[0] for v in new.values()), default=neg)
+            if syms:
+                for key, (s, alts) in tokens.items():
+                    if not key & 1:
+                        continue
+                    sid = (key >> 1) // C
+                    got = memo.get(sid)
+                    if got is None:
+                        got = memo[sid] = lm.step_many(sid, syms, syms_arr)
+                    moved = {n: (d, t) for n, (d, _) in alts.items()}
+                    base = s + t_exit
+                    for c, a, nxt, lp in zip(syms, acs, *got):
+                        k2 = (nxt * C + c + 1) * 2
+                        sc = base + a + lmw * lp + ins
+                        old = new_get(k2)
+                        if old is None:
+                            new[k2] = (sc, moved)
+                        else:
+                            waiting = pend.get(k2)
+                            if waiting is None:
+                                pend[k2] = [(sc, moved)]
+                                top[k2] = sc if sc > old[0] else old[0]
+                            else:
+                                waiting.append((sc, moved))
+                                if sc > top[k2]:
+                                    top[k2] = sc
+            best = max(max((v[0] for v in new.values()), default=-math.inf), max(top.values(), default=-math.inf))
             # 3. symbol -> boundary node -> next symbol or blank (the node is created only if a successor survives)
             if t == 0:
-                exits = [(0.0, node_lm[0], -1, None)]
+                exits = [(0.0, (lm.initial * C) * 2, None)]  # key of the start: initial state, no symbol yet
             else:
-                exits = [(s + t_exit, state, last, alts) for (state, last, in_blank), (s, alts) in tokens.items()
-                         if not in_blank]
-            for f, state, last, alts in exits:
+                exits = [(s + t_exit, key, alts) for key, (s, alts) in tokens.items() if not key & 1]
+            for f, key, alts in exits:
+                sid, last = divmod(key >> 1, C)
+                last -= 1
                 succ = []
-                for c, a in acd.items():
-                    if ctc and c == last:
-                        continue
-                    nxt, lp = lm_step(state, c)
-                    sc = f + t_direct + a + lmw * lp + ins
-                    if sc >= best - beam:
-                        succ.append(((nxt, c, False), sc))
+                cut = best - beam
+                if syms:
+                    got = memo.get(sid)
+                    if got is None:
+                        got = memo[sid] = lm.step_many(sid, syms, syms_arr)
+                    base = f + t_direct
+                    for c, a, nxt, lp in zip(syms, acs, *got):
+                        if ctc and c == last:
+                            continue
+                        sc = base + a + lmw * lp + ins
+                        if sc >= cut:
+                            succ.append(((nxt * C + c + 1) * 2, sc))
                 if blank_ac is not None:
                     sc = f + t_nac + blank_ac
-                    if sc >= best - beam:
-                        succ.append(((state, last, True), sc))
+                    if sc >= cut:
+                        succ.append((key | 1, sc))
                 if not succ:
                     continue
-                node = 0 if alts is None else close_symbol(alts, last, t, state)
-                for key, sc in succ:
-                    add(key, sc, {node: (0.0, t if not key[2] else -1)})
+                node = 0 if alts is None else close_symbol(alts, last, t, sid)
+                for k2, sc in succ:
+                    fresh = {node: (0.0, -1 if k2 & 1 else t)}
+                    old = new_get(k2)
+                    if old is None:
+                        new[k2] = (sc, fresh)
+                    else:
+                        if k2 in pend:
+                            old = resolve(k2)
+                        new[k2] = merge(k2, old, sc, fresh)
                     if sc > best:
                         best = sc
             # prune
             cutoff = best - beam
-            kept = [(v[0], k) for k, v in new.items() if v[0] >= cutoff]
-            if len(kept) > cfg.max_active:
+            top_get = top.get
+            kept = [(sc, k) for sc, k in ((top_get(k, v[0]), k) for k, v in new.items()) if sc >= cutoff]
+            if len(kept) > max_active:
                 kept.sort(key=lambda item: item[0], reverse=True)
-                kept = kept[: cfg.max_active]
-            tokens = {k: new[k] for _, k in kept}
+                kept = kept[:max_active]
+            tokens = {k: resolve(k) if k in pend else new[k] for _, k in kept}
 
         # End of the sentence: close open symbols, then </s> arcs into the final node.
-        finals = []  # (start node, first trailing-blank frame, LM state)
+        finals = []  # (start node, first trailing-blank frame, LM state id)
         if T == 0:
             finals.append((0, 0, node_lm[0]))
-        for (state, last, in_blank), (s, alts) in tokens.items():
-            if in_blank:
-                for n, (d, _) in alts.items():
-                    finals.append((n, node_time[n], state))
+        for key, (s, alts) in tokens.items():
+            sid, last = divmod(key >> 1, C)
+            if key & 1:
+                for n in alts:
+                    finals.append((n, node_time[n], sid))
             else:
-                finals.append((close_symbol(alts, last, T, state), T, state))
+                finals.append((close_symbol(alts, last - 1, T, sid), T, sid))
         final = len(node_time)
         node_time.append(T)
-        node_lm.append(())
-        for n, ts, state in finals:
+        node_lm.append(-1)  # after </s>: no state
+        for n, ts, sid in finals:
             a_src.append(n)
             a_dst.append(final)
             a_sym.append(-1)
             a_ts.append(ts)
             a_tb.append(T)
             a_te.append(T)
-            a_lm.append(lm_step(state, -1)[1])
+            a_lm.append(lm_logprob(sid, -1))
 
         return Lattice._from_search(
             vocabulary=self.vocabulary,

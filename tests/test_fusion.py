@@ -391,3 +391,22 @@ def test_dtw_matches_the_naive_loops_on_random_sausages():
         cn1, cn2 = sausage(int(rng.integers(1, 9))), sausage(int(rng.integers(1, 9)))
         path, _, _ = align_confusion_networks(cn1, cn2)
         assert path == _naive_dtw_path(cn1, cn2)
+
+
+def test_vectorised_bin_edit_distances_equal_the_plain_dynamic_programme():
+    # _align compares all distinct bin pairs at once; every entry must equal the textbook DP, including empty
+    # sequences, repeats and sequences of unequal length
+    import random
+
+    from mtlnb.fusion import _edit_distance, _edit_distances
+
+    rng = random.Random(3)
+    for _ in range(60):
+        a = [tuple(rng.choice("abcd") for _ in range(rng.randint(0, 7))) for _ in range(rng.randint(1, 5))]
+        b = [tuple(rng.choice("abcde") for _ in range(rng.randint(0, 9))) for _ in range(rng.randint(1, 5))]
+        d = _edit_distances(a, b)
+        assert d.shape == (len(a), len(b))
+        for i, x in enumerate(a):
+            for j, y in enumerate(b):
+                assert d[i, j] == _edit_distance(x, y)
+    assert _edit_distances([("a", "b", "c")], [("a", "c"), ()]).tolist() == [[1, 3]]  # one deletion; all deleted
