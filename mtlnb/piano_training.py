@@ -12,6 +12,10 @@ What the paper fixes (Kelz et al. 2019, §V) and where it is used here:
   "with different random parameter initialization": ``restarts``).
 - The learning-rate range test (Smith 2018) as in the authors' code (:func:`lr_range_test`).
 
+What a run leaves in its folder: the shared loop's ``log.csv``, ``last.pt``, ``best.pt``; ``status.json``; and for
+cross-stitch networks ``alphas.json``, the α of every unit at initialisation and after every validation pass
+(:class:`AlphaLog`, read with :func:`alpha_history`: the "α over training" of notebook 08).
+
 Where the paper is silent (our choices):
 
 - **Regression loss**: mean squared error for velocity and sustain.  R² (the reported measure) is one minus a
@@ -46,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, Sampler
+from tqdm.auto import tqdm
 
 from mtlnb import io, maestro, piano_data, piano_metrics, training
 from mtlnb.models import piano as piano_models
@@ -177,12 +182,16 @@ class PianoTask:
         Key of :meth:`evaluate` that selects ``best.pt`` (prefixed ``val_`` in the log).
     threshold : float
         Decision threshold of the framewise F1.
+    hooks : sequence of callables, optional
+        Each is called with the model after every validation pass (the loop has no other per-epoch hook): e.g. an
+        :class:`AlphaLog` recording the cross-stitch α over training, or a progress bar.
     """
 
     mode = "max"
 
     def __init__(self, weights: dict[str, float] | None = None, batches_per_epoch: int = 20_000,
-                 regression_loss: str = "mse", metric: str = "frames_f1", threshold: float = 0.5):
+                 regression_loss: str = "mse", metric: str = "frames_f1", threshold: float = 0.5,
+                 hooks: Sequence = ()):
         if regression_loss not in REGRESSION_LOSSES:
             raise ValueError(f"PianoTask: regression_loss must be one of {REGRESSION_LOSSES}, got {regression_loss!r}")
         if batches_per_epoch < 1:
@@ -190,6 +199,7 @@ class PianoTask:
         self.weights = _weights(weights)
         self.batches_per_epoch, self.regression_loss, self.threshold = batches_per_epoch, regression_loss, threshold
         self.metric = f"val_{metric}"
+        self.hooks = tuple(hooks)
 
     # -- the Task protocol
     def collate(self, items):
@@ -237,6 +247,8 @@ class PianoTask:
         result = acc.result()
         result["loss"] = loss_sum / n if n else float("nan")
         result["mean_f1"] = float(np.mean([result[f"{t}_f1"] for t in BINARY if f"{t}_f1" in result]))
+        for hook in self.hooks:
+            hook(model)
         return result
 
 
@@ -272,7 +284,8 @@ class PianoRun:
 
 
 def task_weight_grid(lr: float, rows: Sequence[int] | None = None, maps: int | None = None) -> list[PianoRun]:
-    """Tables I (η = 0.01) / II (η = 0.05): hard sharing, the eleven (λ_vel, λ_sus) rows (``rows``: 1-based subset)."""
+    """Tables I (η = 0.01) / II (η = 0.05): hard sharing, the eleven (λ_vel, λ_sus) rows (``rows``: 1-based
+    subset)."""
     rows = range(1, len(TASK_WEIGHT_ROWS) + 1) if rows is None else rows
     runs = []
     for r in rows:
@@ -364,16 +377,31 @@ def _diverged(history: list[dict], blowup: float) -> str | None:
     return None
 
 
-def _attempt(run: PianoRun, seed: int, train_data, val_data, folder: Path, s: GridSettings) -> dict:
-    """Train one attempt (resumably) and return its status and selected log row."""
+def _attempt(run: PianoRun, seed: int, train_data, val_data, folder: Path, s: GridSettings, bar=None) -> dict:
+    """Train one attempt (resumably) and return its status and selected log row; ``bar`` (tqdm, in updates)
+    advances after every validation."""
     status_path = folder / "status.json"
     if status_path.exists():
         status = io.read_json(status_path)
         if status["status"] == "diverged" or status.get("updates") == s.updates:
             return status
-    task = PianoTask(run.lambdas, s.updates_per_eval, s.regression_loss)
     torch.manual_seed(seed)
     model = run.model.build()
+    # Epochs already trained in this folder (a resumed run): the α recorder numbers the coming validations from
+    # there, and the progress bar counts them as done.
+    done = 0
+    if (folder / "last.pt").exists():
+        done = int(torch.load(folder / "last.pt", map_location="cpu", weights_only=True)["epoch"])
+    hooks = []
+    if bar is not None:
+        bar.update(done * s.updates_per_eval)
+        hooks.append(lambda _: bar.update(s.updates_per_eval))
+    if cross_stitch_alphas(model):
+        recorder = AlphaLog(folder / ALPHA_FILE, s.updates_per_eval, start_epoch=done)
+        if done == 0:
+            recorder.record(model, epoch=0)  # the initial α (balanced or imbalanced)
+        hooks.append(recorder)
+    task = PianoTask(run.lambdas, s.updates_per_eval, s.regression_loss, hooks=hooks)
     config = training.TrainConfig(epochs=s.evals, batch_size=s.batch_size, optimizer="sgd_nesterov", lr=run.lr,
                                   momentum=0.9, seed=seed, max_batches_per_epoch=s.updates_per_eval,
                                   eval_batch_size=s.eval_batch_size, device=s.device,
@@ -395,7 +423,8 @@ def _attempt(run: PianoRun, seed: int, train_data, val_data, folder: Path, s: Gr
 
 
 def run_grid(runs: Sequence[PianoRun], cache: piano_data.PianoCache, root: str | Path,
-             settings: GridSettings = GridSettings(), val_split: str = "validation") -> pd.DataFrame:
+             settings: GridSettings = GridSettings(), val_split: str = "validation",
+             progress: bool = False) -> pd.DataFrame:
     """Train every configuration into ``root/<run.name>`` and collect the framewise results.
 
     Resumable: a finished configuration is read back from its ``status.json``; an interrupted one continues from
@@ -412,6 +441,9 @@ def run_grid(runs: Sequence[PianoRun], cache: piano_data.PianoCache, root: str |
     settings : GridSettings
     val_split : str
         Where the metrics come from (the paper: MAESTRO's validation split).
+    progress : bool
+        One tqdm bar over the grid's updates, advanced at every validation (``settings.progress`` adds the loop's
+        bars per update instead: too many lines for the executed notebook of a long run).
 
     Returns
     -------
@@ -429,13 +461,18 @@ def run_grid(runs: Sequence[PianoRun], cache: piano_data.PianoCache, root: str |
     train_data = PianoFrameBatches(cache, "train", shuffle=True)
     val_data = PianoFrameBatches(cache, val_split, shuffle=False)
     rows = []
-    for run in runs:
+    bar = tqdm(total=len(runs) * settings.updates_per_eval * settings.evals, desc="grid", unit="update",
+               disable=not progress, smoothing=0)
+    for k, run in enumerate(runs):
         status, attempt = None, 0
         for attempt in range(settings.restarts + 1):
             folder = root / (run.name if attempt == 0 else f"{run.name}-restart{attempt}")
-            status = _attempt(run, settings.seed + attempt, train_data, val_data, folder, settings)
+            bar.set_postfix_str(f"run {k + 1}/{len(runs)}: {folder.name}")
+            status = _attempt(run, settings.seed + attempt, train_data, val_data, folder, settings, bar)
             if status["status"] == "ok":
                 break
+        bar.n = (k + 1) * settings.updates_per_eval * settings.evals  # exact after finished, resumed or restarted runs
+        bar.refresh()
         metrics = {k[4:]: v for k, v in status["row"].items() if k.startswith("val_")}
         row = {"table": run.table, "row": run.row, "arch": run.model.arch,
                "mode": run.model.mode if run.model.arch == "cross_stitch" else None,
@@ -451,7 +488,168 @@ def run_grid(runs: Sequence[PianoRun], cache: piano_data.PianoCache, root: str |
         row["loss"] = metrics.get("loss", float("nan"))
         row["run_dir"] = str(folder)
         rows.append(row)
+    bar.close()
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------- what a run leaves behind
+
+ALPHA_FILE = "alphas.json"  # per run folder: the cross-stitch α after every validation pass (and at init)
+
+
+def cross_stitch_alphas(model: nn.Module) -> list[np.ndarray]:
+    """The α of every cross-stitch unit of ``model``, in layer order (empty for a hard-sharing net).
+
+    Returns
+    -------
+    list of ndarray float64
+        One (M, M) array per unit (α[m, j]: weight of task j's maps in task m's next input), or (M, M, C) for
+        per-channel α.
+    """
+    return [u.alpha.detach().cpu().double().numpy().copy() for u in model.modules()
+            if isinstance(u, piano_models.CrossStitchUnit)]
+
+
+class AlphaLog:
+    """Records :func:`cross_stitch_alphas` once per validation pass into a JSON file (atomic rewrite).
+
+    The file maps the epoch (0 = before training) to the α of every layer.  Keyed by epoch, so a resumed run
+    that repeats an epoch overwrites its snapshot instead of adding one; ``start_epoch`` is the number of epochs
+    already trained when the recorder is created (a resumed run).
+
+    Parameters
+    ----------
+    path : path
+        ``<run dir>/alphas.json``.
+    updates_per_epoch : int
+        SGD updates between two validations, stored to put snapshots on an update axis.
+    start_epoch : int
+    """
+
+    def __init__(self, path: str | Path, updates_per_epoch: int, start_epoch: int = 0):
+        self.path, self.updates_per_epoch, self.epoch = Path(path), int(updates_per_epoch), int(start_epoch)
+        self.data = io.read_json(self.path) if self.path.exists() else {"updates_per_epoch": self.updates_per_epoch,
+                                                                         "epochs": {}}
+
+    def __call__(self, model: nn.Module) -> None:
+        self.record(model)
+
+    def record(self, model: nn.Module, epoch: int | None = None) -> None:
+        """Store the α of ``model`` as ``epoch`` (default: the next epoch)."""
+        if epoch is None:
+            self.epoch += 1
+            epoch = self.epoch
+        self.data["epochs"][str(int(epoch))] = [a.tolist() for a in cross_stitch_alphas(model)]
+        io.write_json(self.path, self.data)
+
+
+@dataclass
+class AlphaHistory:
+    """The cross-stitch α of one run over training (:func:`alpha_history`)."""
+
+    epochs: np.ndarray  # int (E,): 0 = initialisation, k = after the k-th block of updates
+    updates: np.ndarray  # int (E,): SGD updates done at each snapshot
+    layers: list[np.ndarray]  # per cross-stitch unit: float (E, M, M) (per-channel α averaged over channels)
+    tasks: tuple[str, ...] = TASKS
+
+    def plot(self, snapshots: int = 3, title: str = ""):
+        """Heatmaps of α: one row per layer, one column per snapshot (first, evenly spaced ones, last).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+
+        picks = np.unique(np.linspace(0, len(self.epochs) - 1, min(snapshots, len(self.epochs))).round().astype(int))
+        fig, axes = plt.subplots(len(self.layers), len(picks), squeeze=False,
+                                 figsize=(2.3 * len(picks) + 0.8, 2.1 * len(self.layers)), layout="constrained")
+        short = [t[:3] for t in self.tasks]
+        # One colour scale for all panels, spanning the values drawn: α stay near their init (0.2, or 0.1/0.9),
+        # so a scale centred on 0 would hide the changes.
+        lo = min(float(layer[picks].min()) for layer in self.layers)
+        hi = max(float(layer[picks].max()) for layer in self.layers)
+        for r, layer in enumerate(self.layers):
+            for c, e in enumerate(picks):
+                ax = axes[r, c]
+                im = ax.imshow(layer[e], cmap="viridis", vmin=lo, vmax=max(hi, lo + 1e-6))
+                for (i, j), v in np.ndenumerate(layer[e]):
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if v < (lo + hi) / 2 else "black")
+                ax.set_xticks(range(len(short)), short, fontsize=7)
+                ax.set_yticks(range(len(short)), short, fontsize=7)
+                if r == 0:
+                    ax.set_title(f"{self.updates[e]:,} updates", fontsize=8)
+                if c == 0:
+                    ax.set_ylabel(f"unit {r + 1}\ninput of task", fontsize=8)
+        fig.colorbar(im, ax=axes, shrink=0.6, label="α (row: receiving task, column: source task)")
+        if title:
+            fig.suptitle(title, fontsize=9)
+        return fig
+
+
+def alpha_history(run_dir: str | Path) -> AlphaHistory:
+    """Read the α a cross-stitch run recorded (``<run_dir>/alphas.json``), snapshots in epoch order.
+
+    Raises
+    ------
+    FileNotFoundError
+        The run recorded none (a hard-sharing run, or one trained before α were recorded).
+    """
+    path = Path(run_dir) / ALPHA_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"alpha_history: {path} does not exist (not a cross-stitch run?)")
+    data = io.read_json(path)
+    epochs = sorted(int(e) for e in data["epochs"])
+    if not epochs:
+        raise ValueError(f"alpha_history: {path} holds no snapshot")
+    snaps = [data["epochs"][str(e)] for e in epochs]
+    layers = []
+    for k in range(len(snaps[0])):
+        a = np.array([snap[k] for snap in snaps], dtype=np.float64)
+        layers.append(a.mean(axis=3) if a.ndim == 4 else a)
+    return AlphaHistory(np.array(epochs), np.array(epochs) * int(data["updates_per_epoch"]), layers)
+
+
+def learning_curves(results: pd.DataFrame, updates_per_epoch: int) -> pd.DataFrame:
+    """The ``log.csv`` of every run of a :func:`run_grid` table, stacked.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        :func:`run_grid`'s table (its ``run_dir`` column).
+    updates_per_epoch : int
+        :attr:`GridSettings.updates_per_eval`, to put the curves on an update axis.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (run, validation): ``run`` (the folder name), ``table``, ``row``, ``arch``, ``updates`` and
+        the log's columns (``train_loss``, ``val_loss``, ``val_<task>_f1`` ...).  Runs without a log are left out.
+    """
+    parts = []
+    for r in results.itertuples(index=False):
+        log = Path(r.run_dir) / "log.csv"
+        if not log.is_file():
+            continue
+        df = pd.read_csv(log)
+        df.insert(0, "updates", df["epoch"] * updates_per_epoch)
+        for k, v in (("arch", r.arch), ("row", r.row), ("table", r.table), ("run", Path(r.run_dir).name)):
+            df.insert(0, k, v)
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def load_run_model(run: PianoRun, run_dir: str | Path, which: str = "last") -> nn.Module:
+    """The network of ``run`` with the weights of ``run_dir/<which>.pt`` ("last" or "best"), in eval mode."""
+    if which not in ("last", "best"):
+        raise ValueError(f"load_run_model: which must be 'last' or 'best', got {which!r}")
+    path = Path(run_dir) / f"{which}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"load_run_model: {path} does not exist (train the run first)")
+    model = run.model.build()
+    training.load_weights(model, path)
+    return model.eval()
 
 
 # ---------------------------------------------------------------------------------------------- LR range test

@@ -237,3 +237,69 @@ def test_predict_piece_and_note_level_scores(cache):
     assert list(scores.piece) == [p.id for p in cache.select("validation")]
     values = scores.drop(columns="piece").to_numpy()
     assert ((values >= 0) & (values <= 1)).all()
+
+
+def test_alpha_log_records_init_and_every_validation_and_survives_a_resume(cache, tmp_path):
+    run = T.cross_stitch_grid(0.05, rows=[2], maps=4)[0]  # detached, imbalanced: α starts at 0.9 / 0.1
+    settings = T.GridSettings(updates=6, evals=3, batch_size=16, device="cpu")
+    T.run_grid([run], cache, tmp_path, settings)
+    h = T.alpha_history(tmp_path / run.name)
+    assert list(h.epochs) == [0, 1, 2, 3] and list(h.updates) == [0, 2, 4, 6]
+    assert len(h.layers) == len(run.model.config().stem)  # one unit after every stem block
+    eye = np.eye(5)
+    for layer in h.layers:
+        assert layer.shape == (4, 5, 5)
+        np.testing.assert_allclose(layer[0], 0.9 * eye + 0.1 * (1 - eye))  # the paper's imbalanced init
+        assert not np.allclose(layer[-1], layer[0])  # α learned, also in the detached network
+    # the last snapshot is the α of the model in last.pt
+    model = T.load_run_model(run, tmp_path / run.name)
+    np.testing.assert_allclose(h.layers[0][-1], T.cross_stitch_alphas(model)[0])
+    # a resume that repeats an epoch (last.pt one epoch behind) overwrites that epoch's snapshot, adds none
+    ckpt = torch.load(tmp_path / run.name / "last.pt", weights_only=True)
+    ckpt["epoch"], ckpt["history"] = 2, ckpt["history"][:2]
+    torch.save(ckpt, tmp_path / run.name / "last.pt")
+    (tmp_path / run.name / "status.json").unlink()
+    T.run_grid([run], cache, tmp_path, settings)
+    assert list(T.alpha_history(tmp_path / run.name).epochs) == [0, 1, 2, 3]
+    with pytest.raises(FileNotFoundError):
+        T.alpha_history(tmp_path)  # no alphas.json: a hard-sharing run
+    fig = h.plot(snapshots=2)
+    assert len(fig.axes) == 2 * len(h.layers) + 1  # heatmaps + the colour bar
+
+
+def test_learning_curves_stack_the_logs(cache, tmp_path):
+    runs = T.task_weight_grid(0.05, rows=[1], maps=2) + T.cross_stitch_grid(0.05, rows=[3], maps=4)
+    settings = T.GridSettings(updates=4, evals=2, batch_size=16, device="cpu")
+    df = T.run_grid(runs, cache, tmp_path, settings)
+    curves = T.learning_curves(df, settings.updates_per_eval)
+    assert len(curves) == 4 and list(curves.updates) == [2, 4, 2, 4]
+    assert list(curves.run.unique()) == [r.name for r in runs]
+    assert {"train_loss", "val_loss", "val_frames_f1"} <= set(curves.columns)
+    with pytest.raises(ValueError):
+        T.load_run_model(runs[0], tmp_path / runs[0].name, which="middle")
+
+
+def _result(arch, row, vel, sus, status="ok", vel_r2=float("nan"), lr=0.05):
+    return {"arch": arch, "row": row, "lambda_velocity": vel, "lambda_sustain": sus, "status": status,
+            "velocity_r2": vel_r2, "lr": lr}
+
+
+def test_observations_read_the_numbers():
+    ours = pd.DataFrame([_result("hard", 7, 0.1, 0.0, vel_r2=0.40), _result("hard", 8, 0.1, 0.01, vel_r2=0.45),
+                         _result("hard", 9, 0.1, 0.1, vel_r2=0.38), _result("hard", 11, 1.0, 0.0, "diverged"),
+                         _result("cross_stitch", 1, 1.0, 1.0, vel_r2=0.5),
+                         _result("cross_stitch", 3, 1.0, 1.0, vel_r2=0.6)])
+    stable, helps = piano_tables.observations(ours)
+    assert stable["verdict"] == "holds" and "2 of 2" in stable["evidence"] and "row 11" in stable["evidence"]
+    assert helps["verdict"] == "partly" and "1 of 2 pairs" in helps["evidence"]  # 0.45 > 0.40, 0.38 < 0.40
+    # a diverged cross-stitch run contradicts the claim; without paired rows the second one is not tested
+    ours.loc[5, "status"] = "diverged"
+    stable, helps = piano_tables.observations(ours.drop(index=[0]))
+    assert stable["verdict"] == "does not hold" and helps["verdict"] == "not tested"
+    # the mini grid (rows 1 and 9, two cross-stitch nets): the hard-sharing contrast is not in it
+    mini = pd.DataFrame([_result("hard", 1, 0.0, 0.0), _result("hard", 9, 0.1, 0.1, vel_r2=0.3),
+                         _result("cross_stitch", 1, 1.0, 1.0), _result("cross_stitch", 3, 1.0, 1.0)])
+    stable, helps = piano_tables.observations(mini)
+    assert stable["verdict"] == "partly" and helps["verdict"] == "not tested"
+    with pytest.raises(ValueError, match="lambda_sustain"):
+        piano_tables.observations(mini.drop(columns="lambda_sustain"))
