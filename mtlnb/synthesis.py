@@ -149,7 +149,9 @@ class Renderer:
         out = np.zeros((total, 2), dtype=np.int16)
         pos = 0
         for event in _events(midi, self.sr):
-            target = min(event.sample, total)
+            if event.sample >= total:  # past the end: sent with no audio between, they would flood its queue
+                break
+            target = event.sample
             if target > pos:
                 out[pos:target] = synth.get_samples(target - pos).reshape(-1, 2)
                 pos = target

@@ -42,6 +42,13 @@ def test_each_file_renders_as_if_alone(renderer):
     assert np.array_equal(first, renderer.render(scale(60)))
 
 
+def test_shorter_duration_is_the_prefix_of_the_whole(renderer):
+    # Events past the requested duration are not sent (a long MIDI file used to flood FluidSynth's event queue).
+    whole = renderer.render(scale(60))
+    head = renderer.render(scale(60), duration=1.2)
+    assert head.shape == (round(1.2 * 22050),) and np.array_equal(head, whole[: head.size])
+
+
 def test_pitch_is_right(renderer):
     # A4 (MIDI 69) held for a second: the spectrum's strongest peak is near 440 Hz.
     pm = pretty_midi.PrettyMIDI()
