@@ -703,6 +703,7 @@ def evaluate(study, folds: Sequence[int] | None = None, scenarios: Sequence[int]
     order = sorted(pairs, key=lambda p: p != "baseline")  # the baseline first: filter_by="baseline" needs it
     samples, sizes, validation, filters = [], [], [], []
     seconds = {"train": 0.0, "fusion": 0.0}
+    study.build_corpus(progress=progress)  # a synthetic corpus that is missing (a finished one is only checked)
     for k in folds:
         t0 = time.perf_counter()
         for s in scenarios:
