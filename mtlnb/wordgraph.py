@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from dataclasses import dataclass, field, replace
 from typing import Protocol, Sequence
 
@@ -222,26 +223,32 @@ class _LMScorer:
     search's hypothesis keys are plain ints (cheap to hash, unlike nested tuples of str).  With an LM that offers
     ``score_next`` and ``token_index`` (``mtlnb.lm.NGramLM``) the probabilities of all symbols after a state come
     from one vectorised row (equal bit for bit to ``logprob``); with any other LM they come from ``logprob``
-    calls, cached per (state, symbol).  Successor states are cached per state as an array over the symbols.
+    calls, cached per (state, symbol).  For the search, :meth:`key_row` keeps per state two flat arrays over the
+    symbols, filled lazily: the hypothesis key each symbol leads to and its ``lm_weight · ln P`` (the search
+    reads a few entries per frame, where Python-level indexing beats NumPy); with a bigram the successor
+    depends on the symbol alone, so all states share one key array.
 
     OOV rule: a symbol the LM does not know (its ``vocabulary`` lacks it and has no ``<unk>``) scores
     ``oov_logprob`` and cuts the history (the next state is the empty context), so the LM never sees it.
     Symbol ``-1`` is ``</s>`` (no next state).
     """
 
-    def __init__(self, lm: LanguageModel | None, vocabulary: Sequence[str], oov_logprob: float, cache_size: int):
+    def __init__(self, lm: LanguageModel | None, vocabulary: Sequence[str], oov_logprob: float, cache_size: int,
+                 lm_weight: float = 1.0):
         self.lm = lm
+        self.lm_weight = lm_weight
         self.vocabulary = list(vocabulary)
         self.oov_logprob = oov_logprob
         self.cache_size = cache_size
         self.n_symbols = len(self.vocabulary)
         self.state_id: dict[tuple, int] = {}  # LM state -> id (grows with the states reached: bounded by the LM)
         self.states: list[tuple] = []  # id -> LM state
-        self.next_rows: dict[int, np.ndarray] = {}  # sid -> successor sid per symbol (-1: not computed yet)
+        self.key_rows: dict[int, tuple] = {}  # sid -> (successor key per symbol, weighted ln P per symbol)
         self.context_cache: dict[tuple, int] = {}  # last order - 1 symbols -> their state's id (NGramLM path)
         self.lp_cache: dict[int, float] = {}  # the same key -> ln P, for LMs without score_next
-        self.rows: dict[int, np.ndarray] = {}  # sid -> ln P of every symbol and </s> (score_next path)
+        self.rows: dict[int, array] = {}  # sid -> ln P of every symbol and </s> (score_next path)
         self.columns = None  # decoder symbol (and </s> at index |V|) -> column of the row; None: no row path
+        self.shared_keys = None  # one key row for every state where the successor depends on the symbol alone
         if lm is None:
             self.initial = self._intern(())
             self.known = None
@@ -266,6 +273,8 @@ class _LMScorer:
             if cols is not None:
                 self.columns = np.asarray(cols, dtype=np.int64)
                 self.has_oov = bool((self.columns < 0).any())
+                if self.keep <= 1:  # successors come from the last symbol alone (see _next): shared by all states
+                    self.shared_keys = array("q", [-1]) * self.n_symbols
 
     def _intern(self, state: tuple) -> int:
         sid = self.state_id.get(state)
@@ -281,12 +290,16 @@ class _LMScorer:
             return tuple(self.reduce(context))
         return context[-self.keep :]
 
-    def _row(self, sid: int) -> np.ndarray:
-        """ln P of every decoder symbol and </s> (last) after state ``sid`` (score_next path)."""
+    def _row(self, sid: int) -> array:
+        """ln P of every decoder symbol and </s> (last) after state ``sid`` (score_next path).
+
+        Kept as an ``array('d')``: the search reads single entries, and indexing one gives a Python float (the
+        same double) far more cheaply than a NumPy gather or scalar."""
         row = self.rows.get(sid)
         if row is None:
             full = self.lm.score_next(self.states[sid])
             row = np.where(self.columns >= 0, full[self.columns], self.oov_logprob) if self.has_oov else full[self.columns]
+            row = array("d", np.ascontiguousarray(row, dtype=np.float64).tobytes())
             if len(self.rows) >= 4096:  # ~23 MB at |V| = 700; rows are cheap to rebuild
                 self.rows.clear()
             self.rows[sid] = row
@@ -317,7 +330,7 @@ class _LMScorer:
         if self.lm is None:
             return 0.0
         if self.columns is not None:
-            return float(self._row(sid)[symbol])  # index -1 is </s>
+            return self._row(sid)[symbol]  # index -1 is </s>
         key = sid * (self.n_symbols + 1) + symbol
         lp = self.lp_cache.get(key)
         if lp is None:
@@ -335,23 +348,37 @@ class _LMScorer:
             self.lp_cache[key] = lp
         return lp
 
-    def step_many(self, sid: int, symbols: list[int], symbols_arr: np.ndarray) -> tuple[list[int], list[float]]:
-        """Successor state ids and ln P of each of ``symbols`` (also given as an array) after state ``sid``."""
-        if self.lm is None:
-            return [sid] * len(symbols), [0.0] * len(symbols)
-        nexts = self.next_rows.get(sid)  # successor id per symbol, -1 where not computed yet
-        if nexts is None:
-            if len(self.next_rows) >= 4096:  # ~23 MB at |V| = 700
-                self.next_rows.clear()
-            nexts = self.next_rows[sid] = np.full(self.n_symbols, -1, dtype=np.int64)
-        got = nexts[symbols_arr]
-        if (got < 0).any():
-            for i in np.nonzero(got < 0)[0].tolist():
-                got[i] = nexts[symbols[i]] = self._next(sid, symbols[i])
-        if self.columns is not None:
-            return got.tolist(), self._row(sid)[symbols_arr].tolist()
-        lp = self.logprob
-        return got.tolist(), [lp(sid, c) for c in symbols]
+    def key_row(self, sid: int) -> tuple[array, array]:
+        """Per symbol c after state ``sid``: the search key of the symbol hypothesis it starts,
+        ``(successor · (|V|+1) + c + 1) · 2`` (-1: not computed yet, see :meth:`key`), and ``lm_weight · ln P(c)``
+        (NaN: not computed yet, see :meth:`weighted`).  Filled lazily and kept across frames and samples."""
+        kr = self.key_rows.get(sid)
+        if kr is None:
+            if len(self.key_rows) >= 2048:  # 16 bytes per symbol: ~23 MB at |V| = 700
+                self.key_rows.clear()
+            if self.shared_keys is not None:
+                keys = self.shared_keys
+            else:
+                keys = array("q", [-1]) * self.n_symbols
+            if self.lm is None:
+                weighted = array("d", [self.lm_weight * 0.0]) * self.n_symbols
+            elif self.columns is not None:
+                row = self._row(sid)
+                weighted = array("d", (self.lm_weight * np.frombuffer(row, dtype=np.float64)[:-1]).tobytes())
+            else:
+                weighted = array("d", [math.nan]) * self.n_symbols
+            kr = self.key_rows[sid] = (keys, weighted)
+        return kr
+
+    def key(self, sid: int, symbol: int, keys: array) -> int:
+        """Compute (and store in ``keys``, the row of ``sid``) the search key of ``symbol`` after ``sid``."""
+        k = keys[symbol] = (self._next(sid, symbol) * (self.n_symbols + 1) + symbol + 1) * 2
+        return k
+
+    def weighted(self, sid: int, symbol: int, weighted: array) -> float:
+        """Compute (and store in ``weighted``, the row of ``sid``) ``lm_weight · ln P(symbol)`` after ``sid``."""
+        w = weighted[symbol] = self.lm_weight * self.logprob(sid, symbol)
+        return w
 
 
 class WordGraphDecoder:
@@ -382,7 +409,8 @@ class WordGraphDecoder:
         self.config = config if config is not None else DecoderConfig()
         self.lm = lm
         # bounds the per-call ln P cache and the context-suffix cache: ~20 MB each at most
-        self._lm = _LMScorer(lm, vocabulary, self.config.oov_logprob, cache_size=200_000)
+        self._lm = _LMScorer(lm, vocabulary, self.config.oov_logprob, cache_size=200_000,
+                             lm_weight=self.config.lm_weight)
 
     def decode(self, logp) -> "Lattice":
         """Word graph of one sample.
@@ -401,12 +429,14 @@ class WordGraphDecoder:
         T, C = x.shape
         blank = C - 1
         acw, beam, lbeam = cfg.acoustic_scale, cfg.beam, cfg.lattice_beam
-        lmw, ins = cfg.lm_weight, cfg.insertion_penalty
+        ins = cfg.insertion_penalty
         ctc = cfg.topology == "ctc"
         t_loop, t_exit, t_direct, t_nac = cfg.transition_logprobs()
         lm = self._lm
         lm_logprob = lm.logprob
         max_active = cfg.max_active
+        nbeam = -lbeam
+        key_rows, key_row = lm.key_rows, lm.key_row
 
         # Labels worth expanding per frame (see module notes), with their scaled acoustic scores; np.nonzero
         # lists them in column order, so the blank (last column), when kept, is a frame's last label.
@@ -425,21 +455,22 @@ class WordGraphDecoder:
         a_ts: list[int] = []
         a_tb: list[int] = []
         a_te: list[int] = []
-        a_lm: list[float] = []
+        a_sid: list[int] = []  # LM state id before each arc's symbol
 
         def close_symbol(alts, symbol, t, sid):
             """End the symbol of a hypothesis at boundary t: a new node, one arc per start node."""
             node = len(node_time)
             node_time.append(t)
             node_lm.append(sid)
-            for n, (_, tb) in alts.items():
-                a_src.append(n)
-                a_dst.append(node)
-                a_sym.append(symbol)
-                a_ts.append(node_time[n])
-                a_tb.append(tb)
-                a_te.append(t)
-                a_lm.append(lm_logprob(node_lm[n], symbol))
+            starts = list(alts)
+            k = len(starts)
+            a_src.extend(starts)
+            a_dst.extend([node] * k)
+            a_sym.extend([symbol] * k)
+            a_ts.extend([node_time[n] for n in starts])
+            a_tb.extend([tb for _, tb in alts.values()])
+            a_te.extend([t] * k)
+            a_sid.extend([node_lm[n] for n in starts])  # LM scores are looked up once, after the search
             return node
 
         owned: set = set()  # keys of `new` whose alts dict this frame's merges made (safe to update in place)
@@ -482,8 +513,6 @@ class WordGraphDecoder:
             syms = cols_l[lo:hi]
             acs = vals_l[lo:hi]
             acd = dict(zip(syms, acs))
-            syms_arr = cols[lo:hi]
-            memo: dict = {}  # LM state id -> (successor ids, ln P) of this frame's symbols
 
             new: dict = {}
             new_get = new.get
@@ -496,11 +525,35 @@ class WordGraphDecoder:
             top: dict = {}
 
             def resolve(k):
-                cur = new[k]
-                for sc_alts in pend.pop(k):
-                    cur = merge(k, cur, *sc_alts)
+                """``merge`` of every pending contribution in turn, inlined: most of them are dropped at once."""
+                s0, alts0 = new[k]
+                mine = k in owned
+                for sc, alts in pend.pop(k):
+                    if sc > s0:
+                        shift = s0 - sc
+                        if shift < nbeam:
+                            s0, alts0, mine = sc, alts, False
+                            continue
+                        s0, alts0, alts, mine = sc, alts, alts0, False
+                    else:
+                        shift = sc - s0
+                        if shift < nbeam:
+                            continue
+                    if not mine:
+                        alts0 = dict(alts0)
+                        mine = True
+                    for n, (d, tb) in alts.items():
+                        d += shift
+                        if d >= nbeam:
+                            cur = alts0.get(n)
+                            if cur is None or d > cur[0]:
+                                alts0[n] = (d, tb)
+                if mine:
+                    owned.add(k)
+                else:
+                    owned.discard(k)
                 del top[k]
-                new[k] = cur
+                cur = new[k] = (s0, alts0)
                 return cur
             # 1. stay in the current state (self-loops); keys stay distinct, so nothing merges here
             for key, (s, alts) in tokens.items():
@@ -517,14 +570,17 @@ class WordGraphDecoder:
                     if not key & 1:
                         continue
                     sid = (key >> 1) // C
-                    got = memo.get(sid)
-                    if got is None:
-                        got = memo[sid] = lm.step_many(sid, syms, syms_arr)
+                    keys, wlp = key_rows.get(sid) or key_row(sid)
                     moved = {n: (d, t) for n, (d, _) in alts.items()}
                     base = s + t_exit
-                    for c, a, nxt, lp in zip(syms, acs, *got):
-                        k2 = (nxt * C + c + 1) * 2
-                        sc = base + a + lmw * lp + ins
+                    for c, a in zip(syms, acs):
+                        k2 = keys[c]
+                        if k2 < 0:
+                            k2 = lm.key(sid, c, keys)
+                        w = wlp[c]
+                        if w != w:  # NaN: not looked up yet
+                            w = lm.weighted(sid, c, wlp)
+                        sc = base + a + w + ins
                         old = new_get(k2)
                         if old is None:
                             new[k2] = (sc, moved)
@@ -549,16 +605,20 @@ class WordGraphDecoder:
                 succ = []
                 cut = best - beam
                 if syms:
-                    got = memo.get(sid)
-                    if got is None:
-                        got = memo[sid] = lm.step_many(sid, syms, syms_arr)
+                    keys, wlp = key_rows.get(sid) or key_row(sid)
                     base = f + t_direct
-                    for c, a, nxt, lp in zip(syms, acs, *got):
+                    for c, a in zip(syms, acs):
                         if ctc and c == last:
                             continue
-                        sc = base + a + lmw * lp + ins
+                        k2 = keys[c]
+                        if k2 < 0:
+                            k2 = lm.key(sid, c, keys)
+                        w = wlp[c]
+                        if w != w:
+                            w = lm.weighted(sid, c, wlp)
+                        sc = base + a + w + ins
                         if sc >= cut:
-                            succ.append(((nxt * C + c + 1) * 2, sc))
+                            succ.append((k2, sc))
                 if blank_ac is not None:
                     sc = f + t_nac + blank_ac
                     if sc >= cut:
@@ -607,7 +667,8 @@ class WordGraphDecoder:
             a_ts.append(ts)
             a_tb.append(T)
             a_te.append(T)
-            a_lm.append(lm_logprob(sid, -1))
+            a_sid.append(sid)
+        a_lm = [lm_logprob(sid, y) for sid, y in zip(a_sid, a_sym)]
 
         return Lattice._from_search(
             vocabulary=self.vocabulary,
