@@ -125,6 +125,9 @@ def main(argv=None) -> None:
     parser.add_argument("--frame-ratio", type=float, default=2.0,
                         help="with --posteriors: paper frames per mini frame (mini 4 columns per frame, paper 2)")
     args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")  # as mtlnb.late_fusion runs the stages (see its _one_blas_thread)
     if args.posteriors:
         bench_posteriors(args)
         return

@@ -91,6 +91,7 @@ from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from mtlnb import fusion, io, metrics
@@ -471,6 +472,19 @@ def _grid_best_paths(lattice: Lattice, grid: Sequence[Readoff]) -> dict[str, lis
     return out
 
 
+def _init_worker(*args) -> None:
+    """Pool initializer: one BLAS thread, then :func:`_init` (see :func:`_one_blas_thread`)."""
+    _one_blas_thread()
+    _init(*args)
+
+
+def _one_blas_thread():
+    """Limit BLAS to one thread (returns the limiter; ``restore_original_limits()`` undoes it).  The MBR's tiny
+    matrix products spend most of their time waking BLAS threads, and their sums -- hence tied sausage bins --
+    depend on the thread count: one thread is faster and gives the same output on every machine."""
+    return threadpool_limits(1, user_api="blas")
+
+
 def _pool_context():
     # fork: workers inherit the LM and imports at no cost (spawn would re-import torch in every worker)
     methods = multiprocessing.get_all_start_methods()
@@ -530,11 +544,11 @@ def _decode_split(split: str, ids: list[str], references: Mapping[str, Sequence[
                    disable=not progress, leave=False)
         init_args = (paths, vocabularies, lm, cfg.decoder)
         if jobs > 1:
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(), initializer=_init,
-                                       initargs=init_args)
+            pool, limits = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
+                                               initializer=_init_worker, initargs=init_args), None
             results = pool.map(_process, tasks, chunksize=1)
         else:
-            pool = None
+            pool, limits = None, _one_blas_thread()
             _init(*init_args)
             results = map(_process, tasks)
         try:
@@ -555,6 +569,8 @@ def _decode_split(split: str, ids: list[str], references: Mapping[str, Sequence[
                                   {"format": CACHE_FORMAT, "key": keys[k], "ids": shards[k], "records": recs})
         finally:
             bar.close()
+            if limits is not None:
+                limits.restore_original_limits()
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
             else:
