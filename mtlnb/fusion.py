@@ -287,6 +287,8 @@ def combine_confusion_networks(
     own Anchor pair); Combine with Insert/Delete → only the Insert/Delete bin merged with ⟨ε, 1⟩; two
     Insert/Delete bins → both, each merged with ⟨ε, 1⟩, OMR first.  ``merge`` is :func:`_merge_bins` with g.
     (Insert and Delete are merged alike, as in the baseline's code: the thresholds only name the labels.)
+    Every bin is emitted once: where the path pairs one bin with several bins of the other side, the later
+    pairs emit only their new bin, merged with ⟨ε, 1⟩.
 
     ``alignment`` may pass the ``(path, labels_omr, labels_a2s)`` of an earlier call (it does not depend on α).
 
@@ -303,9 +305,18 @@ def combine_confusion_networks(
     d1 = [dict(b) for b in cn_omr]
     d2 = [dict(b) for b in cn_a2s]
     out = []
+    seen1, seen2 = set(), set()
     for i, j in path:
         t1, t2 = lab1[i], lab2[j]
-        if t1 == t2 and t1 in ("Anchor", "Combine"):
+        new1, new2 = i not in seen1, j not in seen2
+        seen1.add(i)
+        seen2.add(j)
+        if not (new1 and new2):
+            # One bin aligned to several of the other side (a horizontal or vertical DTW step): it was emitted
+            # with its first partner, so only the new bin goes out, against ε.  (Emitting per pair would repeat
+            # the old bin once per partner: a long A2S stretch against one OMR bin repeated it a dozen times.)
+            bins = [_merge_bins(d1[i], eps, alpha, g)] if new1 else [_merge_bins(eps, d2[j], alpha, g)]
+        elif t1 == t2 and t1 in ("Anchor", "Combine"):
             bins = [_merge_bins(d1[i], d2[j], alpha, g)]
         elif t1 == "Anchor":
             bins = [_merge_bins(d1[i], d2[j], alpha, g) if t2 == "Combine" else _merge_bins(eps, d2[j], alpha, g)]

@@ -126,6 +126,25 @@ def test_confusion_network_dtw_and_labels_with_an_omr_insertion():
     assert x_bin["x"] == pytest.approx(s_x / (s_x + s_e))
 
 
+def test_confusion_network_one_bin_against_several_is_emitted_once():
+    # One OMR bin [a 0.6, b 0.4] against two A2S bins [a 0.9, ε 0.1] [b 0.9, ε 0.1].  Costs: ED([a b], [a ε]) / 2
+    # = 0.5, ED([a b], [b ε]) / 2 = 1, so D's only row is 0.5 1.5 and the path pairs OMR bin 0 with both; both
+    # pairs share a symbol -> Combine.
+    cn_omr = [[("a", 0.6), ("b", 0.4)]]
+    cn_a2s = [[("a", 0.9), (EPS, 0.1)], [("b", 0.9), (EPS, 0.1)]]
+    path, lab_omr, lab_a2s = align_confusion_networks(cn_omr, cn_a2s)
+    assert path == [(0, 0), (0, 1)]
+    assert lab_omr == ["Combine"] and lab_a2s == ["Combine", "Combine"]
+    # (0, 0): merge(OMR 0, A2S 0); (0, 1): OMR bin 0 is already out -> merge(⟨ε, 1⟩, A2S 1), g = 1e-3:
+    #   bin 0, α = 0.5: a √(0.601/1.002 · 0.901/1.002) = 0.734 beats b 0.020 and ε 0.010 -> a (a at α = 0, 1 too)
+    #   bin 1: ε √(1 · 0.101/1.002) = 0.317 > b √(0.001/1.001 · 0.901/1.002) = 0.030 at α = 0.5; ε at α = 1;
+    #   b (0.899 vs 0.101) at α = 0.
+    # Emitting per pair would merge OMR bin 0 twice: "a a" at α = 1.
+    for alpha, expected in ((1.0, ["a"]), (0.0, ["a", "b"]), (0.5, ["a"])):
+        merged = combine_confusion_networks(cn_omr, cn_a2s, alpha)
+        assert len(merged) == 2 and consensus(merged) == expected
+
+
 @pytest.fixture
 def substitution_sausages():
     # One-to-one: the third bin disagrees, b 0.6 / c 0.4 (OMR) against c 0.7 / b 0.3 (A2S).
