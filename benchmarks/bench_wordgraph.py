@@ -42,6 +42,7 @@ samples with a fresh lattice cache: cold (every graph decoded and stored), then 
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -52,6 +53,15 @@ from mtlnb import fusion
 from mtlnb.wordgraph import DecoderConfig, WordGraphDecoder, greedy_decode
 
 FOLD_PAIRS = 4457  # test-fold size of the 5-fold split of the 22,285 cleansed ids
+
+
+def _timed(timings: dict[str, float], name: str, fn):
+    """``fn()``, its CPU seconds added to ``timings[name]``: CPU time of this process is robust on a machine
+    shared with other jobs (wall time is reported separately)."""
+    t0 = time.process_time()
+    out = fn()
+    timings[name] = timings.get(name, 0.0) + time.process_time() - t0
+    return out
 
 
 def markov_corpus(rng: np.random.Generator, vocab: list[str], n: int, length: tuple[int, int]) -> list[list[str]]:
@@ -154,13 +164,7 @@ def main(argv=None) -> None:
         dec.decode(p)
 
     timings: dict[str, float] = {}
-
-    def timed(name, fn):
-        # CPU time of this process: robust on a machine shared with other jobs (wall time is reported at the end)
-        t0 = time.process_time()
-        out = fn()
-        timings[name] = timings.get(name, 0.0) + time.process_time() - t0
-        return out
+    timed = functools.partial(_timed, timings)
 
     errors = {"greedy OMR": 0, "greedy A2S": 0}
     results = {name: 0 for name in fusion.METHODS}
@@ -274,12 +278,7 @@ def bench_posteriors(args) -> None:
             dec[m].decode(x)
 
     timings: dict[str, float] = {}
-
-    def timed(name, fn):
-        t0 = time.process_time()
-        out = fn()
-        timings[name] = timings.get(name, 0.0) + time.process_time() - t0
-        return out
+    timed = functools.partial(_timed, timings)
 
     lat = {"omr": [], "a2s": []}
     outputs = {name: [] for name in ("greedy OMR", "greedy A2S", *fusion.METHODS)}

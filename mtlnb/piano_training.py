@@ -283,14 +283,20 @@ class PianoRun:
         return f"cross_stitch{size}-{m.mode}-{m.init}{alpha}-lr{self.lr:g}{lam}"
 
 
+def _checked_rows(rows: Sequence[int] | None, n: int, where: str) -> list[int]:
+    """1-based table rows (all ``n`` when None); ``ValueError`` naming ``where`` for a row outside 1..n."""
+    rows = list(range(1, n + 1)) if rows is None else list(rows)
+    bad = [r for r in rows if not 1 <= r <= n]
+    if bad:
+        raise ValueError(f"{where}: row {bad[0]} is not one of 1..{n}")
+    return rows
+
+
 def task_weight_grid(lr: float, rows: Sequence[int] | None = None, maps: int | None = None) -> list[PianoRun]:
     """Tables I (η = 0.01) / II (η = 0.05): hard sharing, the eleven (λ_vel, λ_sus) rows (``rows``: 1-based
     subset)."""
-    rows = range(1, len(TASK_WEIGHT_ROWS) + 1) if rows is None else rows
     runs = []
-    for r in rows:
-        if not 1 <= r <= len(TASK_WEIGHT_ROWS):
-            raise ValueError(f"task_weight_grid: row {r} is not one of 1..{len(TASK_WEIGHT_ROWS)}")
+    for r in _checked_rows(rows, len(TASK_WEIGHT_ROWS), "task_weight_grid"):
         vel, sus = TASK_WEIGHT_ROWS[r - 1]
         runs.append(PianoRun(piano_models.ModelSpec("hard", maps=maps), lr, (1.0, 1.0, 1.0, vel, sus),
                              _TABLES.get(("hard", lr)), r))
@@ -301,11 +307,8 @@ def cross_stitch_grid(lr: float, rows: Sequence[int] | None = None, maps: int | 
                       alpha: str = "task") -> list[PianoRun]:
     """Tables III (η = 0.01) / IV (η = 0.05): {detached, full} × {balanced, imbalanced}, all λ = 1
     (``rows``: 1-based subset of :data:`CROSS_STITCH_ROWS`)."""
-    rows = range(1, len(CROSS_STITCH_ROWS) + 1) if rows is None else rows
     runs = []
-    for r in rows:
-        if not 1 <= r <= len(CROSS_STITCH_ROWS):
-            raise ValueError(f"cross_stitch_grid: row {r} is not one of 1..{len(CROSS_STITCH_ROWS)}")
+    for r in _checked_rows(rows, len(CROSS_STITCH_ROWS), "cross_stitch_grid"):
         mode, init = CROSS_STITCH_ROWS[r - 1]
         runs.append(PianoRun(piano_models.ModelSpec("cross_stitch", mode, init, maps, alpha), lr, (1.0,) * 5,
                              _TABLES.get(("cross_stitch", lr)), r))

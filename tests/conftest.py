@@ -7,6 +7,18 @@ import pytest
 from mtlnb.paths import reference_root
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch intra-op thread for the test (tiny networks; on a shared 2-core machine two OpenMP threads spin
+    against each other, 10-20× slower).  Modules opt in with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def reference():
     """Path to ``../shared/reference``; tests that need it skip, with the reason, where it is absent."""

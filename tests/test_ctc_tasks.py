@@ -16,13 +16,7 @@ from mtlnb.training import TrainConfig, train
 VOCAB = Vocabulary(("a", "b", "c"))  # blank = 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP spin-waits on a busy shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- toy data: each symbol is a 3-column block lighting its own two rows of an 8-row "image" --

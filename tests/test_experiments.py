@@ -20,13 +20,7 @@ from mtlnb.study import PrimusStudy
 from tiny_corpus import TINY_LABELS, write_tiny_sample
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: one intra-op thread avoids OpenMP spin-waits on a busy shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- network sizes ---------------------------------------------------------------------------------------------------

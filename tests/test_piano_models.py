@@ -12,13 +12,7 @@ from mtlnb.models import piano as P
 TINY = P.PianoNetConfig(stem=((6, 3, 3), (6, 3, 3), (6, 1, 35), (6, 5, 1)), head=(2, 3, 3))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two OpenMP threads spin against each other (10-20 × slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_icassp19_parameter_count_matches_the_original():

@@ -16,13 +16,7 @@ from mtlnb import piano_data, piano_tables, piano_training as T
 from mtlnb.models import piano as P
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two OpenMP threads spin against each other (10-20 × slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # ------------------------------------------------------------------------------------------ tables and grids
 

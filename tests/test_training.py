@@ -14,13 +14,7 @@ from torch import nn
 from mtlnb import training
 from mtlnb.training import ShuffledBatchSampler, TrainConfig, train
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP spin-waits on a busy shared machine (40 ms per op)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- a tiny regression problem with everything that can break a resume: dropout, BatchNorm, shuffled batches --
