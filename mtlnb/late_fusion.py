@@ -913,13 +913,15 @@ def _train(study, fold: int, name: str, progress: bool = True) -> None:
 
 
 def run_fold(study, fold: int = 0, *, omr_name: str = "omr", a2s_name: str = "a2s",
-             config: LateFusionConfig | None = None, jobs: int | None = None, train_missing: bool = True,
+             config: LateFusionConfig | None = None, alphas: Sequence[float] | None = None,
+             max_samples: int | None | str = "profile", jobs: int | None = None, train_missing: bool = True,
              progress: bool = True) -> LateFusionResult:
-    """:func:`run` on a study's fold with the profile's LM order, α values and sample cap (and, by default,
-    :meth:`LateFusionConfig.for_profile`); cached in ``<study root>/late_fusion/fold<k>/<omr_name>-<a2s_name>/``,
-    word graphs in the fold's :func:`fold_lattice_dir` (shared by every pair).
-    A synthetic corpus is built first where it is missing (a finished one is only checked), so that a notebook
-    runs on its own."""
+    """:func:`run` on a study's fold with the profile's LM order, α values (or ``alphas``) and sample cap (or
+    ``max_samples``; None: all), and by default :meth:`LateFusionConfig.for_profile`; cached in
+    ``<study root>/late_fusion/fold<k>/<omr_name>-<a2s_name>/`` (the cache key holds the sample ids and α values,
+    so runs with other caps or α never mix), word graphs in the fold's :func:`fold_lattice_dir` (shared by every
+    pair).  A synthetic corpus is built first where it is missing (a finished one is only checked), so that a
+    notebook runs on its own."""
     P = study.profile
     config = config or LateFusionConfig.for_profile(P)
     study.build_corpus(progress=progress)
@@ -929,9 +931,11 @@ def run_fold(study, fold: int = 0, *, omr_name: str = "omr", a2s_name: str = "a2
     references = {s: {i: corpus.tokens(i) for i in getattr(f, s)} for s in SPLITS}
     train = [corpus.tokens(i) for i in f.train]
     cache_dir = study.root / "late_fusion" / f"fold{fold}" / f"{omr_name}-{a2s_name}"
-    return run(paths["omr"], paths["a2s"], references, train, lm_order=P.fusion.lm_order, alphas=P.fusion.alphas,
-               max_samples=P.fusion.max_test_samples, config=config, cache_dir=cache_dir, jobs=jobs,
-               progress=progress, lattice_cache_dir=fold_lattice_dir(study, fold))
+    return run(paths["omr"], paths["a2s"], references, train, lm_order=P.fusion.lm_order,
+               alphas=P.fusion.alphas if alphas is None else tuple(alphas),
+               max_samples=P.fusion.max_test_samples if max_samples == "profile" else max_samples,
+               config=config, cache_dir=cache_dir, jobs=jobs, progress=progress,
+               lattice_cache_dir=fold_lattice_dir(study, fold))
 
 
 def fold_lattice_dir(study, fold: int) -> Path:

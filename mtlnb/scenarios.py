@@ -611,29 +611,6 @@ def max_test_samples(profile) -> int | None:
     return cap if cap is not None else profile.fusion.max_test_samples
 
 
-def fuse_fold(study, fold: int, omr_name: str, a2s_name: str,
-              config: late_fusion.LateFusionConfig | None = None, max_samples: int | None = None,
-              jobs: int | None = None, progress: bool = True,
-              alphas: Sequence[float] = (ScenarioConfig.alpha,)) -> late_fusion.LateFusionResult:
-    """:func:`mtlnb.late_fusion.run_fold` with its own sample cap and α values: only the scenario's fixed α by
-    default (the α methods cost a fusion per α; Table 3 reads one).  Same cache folder
-    ``late_fusion/fold<k>/<omr>-<a2s>/``; the cache key holds the sample ids and α values, so runs never mix.
-    Word graphs are shared through the fold's lattice cache: each network's graphs are decoded once, not once
-    per scenario."""
-    P = study.profile
-    config = config or late_fusion.LateFusionConfig.for_profile(P)
-    f = study.folds[fold]
-    paths = late_fusion.fold_posteriors(study, fold, omr_name, a2s_name, True, progress)
-    corpus = study.corpus
-    references = {s: {i: corpus.tokens(i) for i in getattr(f, s)} for s in late_fusion.SPLITS}
-    train = [corpus.tokens(i) for i in f.train]
-    cache_dir = study.root / "late_fusion" / f"fold{fold}" / f"{omr_name}-{a2s_name}"
-    return late_fusion.run(paths["omr"], paths["a2s"], references, train, lm_order=P.fusion.lm_order,
-                           alphas=tuple(alphas), max_samples=max_samples,
-                           lattice_cache_dir=late_fusion.fold_lattice_dir(study, fold), config=config,
-                           cache_dir=cache_dir, jobs=jobs, progress=progress)
-
-
 def _val_ser(study, fold: int, name: str) -> float:
     info = io.read_json(study.model_dir(fold, name) / experiments.RUN_INFO)
     return float(info["best_val_ser"])
@@ -714,8 +691,10 @@ def evaluate(study, folds: Sequence[int] | None = None, scenarios: Sequence[int]
             a2s_name = pairs[pair]
             for s in scenarios:
                 t0 = time.perf_counter()
-                res = fuse_fold(study, k, names[s - 1], a2s_name, fusion_config, max_samples, jobs, progress,
-                                alphas=(cfg.alpha,))
+                # only the scenario's α: the α methods cost a fusion per α, and Table 3 reads one
+                res = late_fusion.run_fold(study, k, omr_name=names[s - 1], a2s_name=a2s_name,
+                                           config=fusion_config, alphas=(cfg.alpha,), max_samples=max_samples,
+                                           jobs=jobs, progress=progress)
                 seconds["fusion"] += time.perf_counter() - t0
                 if pair not in a2s_ser:
                     a2s_ser[pair] = a2s_sample_ser(res.per_sample, cfg.filter_decoder)
