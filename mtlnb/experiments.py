@@ -8,6 +8,9 @@ run name           network, training set                        function
 ``omr``            DNN_OMR on the whole training fold           :func:`train_omr`
 ``omr_s1``…``s9``  DNN_OMR on a random p % of the training      :func:`train_scenario_omrs`
                    fold, p = :data:`SCENARIO_PERCENTS`
+``omr_at<v>``      DNN_OMR's weights at the first epoch of      :func:`omr_level_run`
+                   ``omr``'s training whose validation SER
+                   reached v % (mini's scenario OMR levels)
 ``a2s``            baseline DNN_A2S on the whole training fold  :func:`train_a2s`
 ``gradspsa``       GradSPSA's DNN_A2S on the training pairs,    :func:`train_gradspsa`
                    reading the fold's trained ``omr``
@@ -65,7 +68,7 @@ from mtlnb.datasets import PrimusDataset, Vocabulary
 from mtlnb.models import crnn, gradspsa
 from mtlnb.paths import reference_root
 from mtlnb.profiles import TrainProfile
-from mtlnb.training import TrainResult, load_weights, train
+from mtlnb.training import TrainResult, load_weights, snapshot_path, train
 
 # OMR training subsets of the nine scenarios, in % of the training fold (baseline code and thesis §4; reference
 # late-fusion-baseline.md §8): scenarios 1-3 give a weak OMR, 4-6 a medium and 7-9 a strong one.
@@ -77,6 +80,7 @@ RUN_INFO = "run.json"
 VOCABULARY = "vocabulary.json"
 _MODALITY = {"omr": "image", "a2s": "audio", "gradspsa": "both"}
 _INPUT = {"omr": "image", "a2s": "audio", "gradspsa": "audio"}
+_TASKS = {"omr": ctc_tasks.omr_task, "a2s": ctc_tasks.a2s_task, "gradspsa": ctc_tasks.gradspsa_task}
 
 
 @dataclass
@@ -297,6 +301,12 @@ def _posteriors_current(run_dir: Path, result: TrainResult) -> bool:
             and all(ctc_tasks.posteriors_path(run_dir, s).exists() for s in SPLITS))
 
 
+def _eval_splits(study, fold: int, vocabulary: Vocabulary, modality: str) -> dict[str, PrimusDataset]:
+    f, cache = _fold(study, fold), study.cache()
+    return {"val": PrimusDataset(cache, list(f.val), vocabulary, modality, drop_unknown=True),
+            "test": PrimusDataset(cache, list(f.test), vocabulary, modality, drop_unknown=True)}
+
+
 def train_network(study, fold: int, network: str, name: str | None = None, train_ids: Sequence[str] | None = None,
                   epochs: int | None = None, progress: bool = True) -> CTCRun:
     """Train one network of a fold (or finish/return a trained one) and export its val/test posteriors.
@@ -342,11 +352,12 @@ def train_network(study, fold: int, network: str, name: str | None = None, train
     modality = _MODALITY[network]
     train_set = PrimusDataset(cache, list(train_ids) if train_ids is not None else list(f.train), vocabulary,
                               modality)
-    splits = {"val": PrimusDataset(cache, list(f.val), vocabulary, modality, drop_unknown=True),
-              "test": PrimusDataset(cache, list(f.test), vocabulary, modality, drop_unknown=True)}
+    splits = _eval_splits(study, fold, vocabulary, modality)
 
     default_epochs = P.train.scenario_omr_epochs if name.startswith("omr_s") else None
     overrides = {"progress": progress, "eval_batch_size": P.train.eval_batch}
+    if name == "omr" and P.train.omr_snapshot_levels:  # the weaker OMRs of mini's scenarios (omr_level_run)
+        overrides["snapshots_at"] = tuple(float(v) for v in P.train.omr_snapshot_levels)
     if epochs or default_epochs:
         overrides["epochs"] = epochs or default_epochs
     config = ctc_tasks.train_config(P.train, network, **overrides)
@@ -365,8 +376,7 @@ def train_network(study, fold: int, network: str, name: str | None = None, train
     if len(train_set) == 0:
         raise ValueError(f"{name} of fold {fold}: every training sample was left out ({len(left_out)})")
 
-    task = {"omr": ctc_tasks.omr_task, "a2s": ctc_tasks.a2s_task, "gradspsa": ctc_tasks.gradspsa_task}[network](
-        vocabulary)
+    task = _TASKS[network](vocabulary)
     result = train(model, task, train_set, splits["val"], run_dir, config)
 
     if not _posteriors_current(run_dir, result):
@@ -397,6 +407,69 @@ def train_scenario_omrs(study, fold: int, scenarios: Iterable[int] | None = None
     return {SCENARIO_NAMES[s - 1]: train_omr(study, fold, scenario_ids(study, fold, s), SCENARIO_NAMES[s - 1],
                                              epochs, progress)
             for s in scenarios}
+
+
+def omr_level_name(target: float) -> str:
+    """Run name of the OMR taken from ``omr``'s training at validation SER ``target`` %: ``omr_at<target>``."""
+    return f"omr_at{float(target):g}"
+
+
+def omr_level_run(study, fold: int, target: float) -> CTCRun:
+    """A weaker OMR of the fold without another training: the weights of the first epoch of ``omr``'s training
+    whose validation SER reached ``target`` % (saved there because the profile's
+    ``TrainProfile.omr_snapshot_levels`` lists it), with their posteriors, in the run folder
+    :func:`omr_level_name` (mini's scenario OMR levels, :mod:`mtlnb.scenarios`).
+
+    Where the finished training never reached ``target``, its best epoch stands in, and ``run.json`` says so
+    (``"reached": false``).  The folder is rebuilt when ``omr`` was retrained (``"source_checkpoint"``).
+
+    Raises
+    ------
+    ValueError
+        ``omr`` is not trained, not finished, or was trained without a snapshot at ``target``.
+    """
+    src = study.model_dir(fold, "omr")
+    last = src / "last.pt"
+    if not last.exists():
+        raise ValueError(f"omr_level_run: {last} does not exist; train the fold's OMR first (train_omr)")
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    if float(target) not in [float(v) for v in saved["config"].get("snapshots_at", ())]:
+        raise ValueError(f"{src} was trained without a snapshot at {target:g} % validation SER "
+                         f"(its snapshots_at: {tuple(saved['config'].get('snapshots_at', ()))}); retrain it with "
+                         "TrainProfile.omr_snapshot_levels set")
+    snap = snapshot_path(src, target)
+    reached = snap.exists()
+    if not reached and saved["epoch"] < saved["config"]["epochs"]:
+        raise ValueError(f"{src}: its training is unfinished ({saved['epoch']} of {saved['config']['epochs']} "
+                         f"epochs) and has not reached {target:g} % yet; finish it first")
+    chosen = snap if reached else src / "best.pt"
+    digest = io.sha256_file(chosen)[:16]
+    checkpoint = torch.load(chosen, map_location="cpu", weights_only=True)
+    epoch, value = int(checkpoint["epoch"]), float(checkpoint["value"])
+    history = [row for row in saved["history"] if row["epoch"] <= epoch]
+    name = omr_level_name(target)
+    run_dir = study.model_dir(fold, name)
+    info_path = run_dir / RUN_INFO
+    source_info = io.read_json(src / RUN_INFO)
+    posteriors = {s: ctc_tasks.posteriors_path(run_dir, s) for s in SPLITS}
+    current = (info_path.exists() and io.read_json(info_path).get("source_checkpoint") == digest
+               and all(p.exists() for p in posteriors.values()))
+    if not current:
+        vocabulary = Vocabulary.load(src / VOCABULARY)
+        io.write_bytes(run_dir / "best.pt", chosen.read_bytes())
+        vocabulary.save(run_dir / VOCABULARY)
+        model = build_network("omr", len(vocabulary), study.profile.train)
+        ctc_tasks.export_posteriors(run_dir, model, _TASKS["omr"](vocabulary),
+                                    _eval_splits(study, fold, vocabulary, "image"), device=saved["config"]["device"])
+        io.write_json(info_path, {
+            "name": name, "fold": fold, "network": "omr", "profile": study.profile.name, "snapshot_of": "omr",
+            "target_val_ser": float(target), "reached": reached, "source_checkpoint": digest,
+            "n_train": source_info["n_train"], "left_out": source_info.get("left_out", {}),
+            "network_config": source_info.get("network_config"), "input_pool": source_info.get("input_pool"),
+            "best_epoch": epoch, "best_val_ser": value, "epochs_done": epoch, "posteriors_epoch": epoch})
+    info = io.read_json(info_path)
+    result = TrainResult(run_dir, "val_ser", "min", value, epoch, epoch, epoch, history)
+    return CTCRun(name, fold, "omr", run_dir, result, int(info["n_train"]), dict(info["left_out"]), posteriors)
 
 
 def train_a2s(study, fold: int, epochs: int | None = None, progress: bool = True) -> CTCRun:

@@ -38,6 +38,10 @@ class TrainProfile:
     # (mtlnb.experiments.SCENARIO_PERCENTS).  A calibrated set (mtlnb.scenarios.calibrate_percents) goes here;
     # notebook 05 then trains those OMRs (runs omr_s<s>_p<percent>), notebook 02 only the baseline's.
     scenario_percents: tuple[float, ...] | None = None
+    # Validation SER (%) of the three scenario OMR levels (H, M, L) taken from the main OMR's training instead of
+    # nine subset trainings (mtlnb.experiments.omr_level_run; ScenarioConfig.omr_levels).  None: the baseline's
+    # subsets.  Only for profiles where the subsets cannot learn (mini: 20-107 images stay on the CTC plateau).
+    omr_snapshot_levels: tuple[float, float, float] | None = None
     omr_batch: int = 16  # baseline
     a2s_batch: int = 4  # baseline
     gradspsa_batch: int = 2  # thesis: pairs, halved for memory
@@ -112,14 +116,20 @@ PROFILES: dict[str, Profile] = {
         # networks read the CQT pooled by 2 (it is a 256/120 up-sampling; their first conv block at full size
         # would cost most of their time); OMR batch 4 instead of 16 (4x the updates per epoch: the CTC plateau
         # ends after a number of updates, not of samples); validation in batches of 16.  OMR 40 epochs: its CTC
-        # plateau lasts ~7 of them, and validation SER was still 39 % after 25 (23 % after 40).
+        # plateau lasts ~7 of them, and validation SER was still 39 % after 25 (23 % after 40).  Scenario OMR levels
+        # from that training at 50 / 35 / 25 % validation SER: the 2-10.5 % subsets (20-107 images) do not learn.
         train=TrainProfile(omr_epochs=40, a2s_epochs=15, gradspsa_epochs=10, scenario_omr_epochs=4, omr_batch=4,
                            lstm_units=64, omr_filters=(16, 16, 32, 32), omr_pools=((2, 2), (2, 2), (2, 1), (2, 1)),
-                           a2s_input_pool=2, eval_batch=16),
+                           a2s_input_pool=2, eval_batch=16, omr_snapshot_levels=(50.0, 35.0, 25.0)),
         # Scenarios: half of the 340 validation and 340 test samples (about 10 min of fusion on 2 cores).
         fusion=FusionProfile(scenario_max_test_samples=170),
-        piano=PianoProfile(n_pieces=24, seconds_per_piece=60.0, updates=1500, maps=16, evals=4,
-                           learning_rates=(0.05,), grid_rows=(1, 9), cross_stitch_rows=(1, 3), lr_range_batches=400),
+        # Piano: the rows that test the paper's two observations at η = 0.05 -- 7 vs 9 (velocity R² without and with
+        # the sustain task), 11 (λ_vel = 1: diverged in the paper's Table II) against cross-stitch row 3 (full,
+        # balanced, every λ = 1) -- and row 1 (no regression task) for Tables I/II; 3,000 updates each, about 100 min
+        # on one core beside the GradSPSA notebooks (reproduce runs the two studies side by side).
+        piano=PianoProfile(n_pieces=24, seconds_per_piece=60.0, updates=3000, maps=16, evals=4,
+                           learning_rates=(0.05,), grid_rows=(1, 7, 9, 11), cross_stitch_rows=(3,),
+                           lr_range_batches=400),
     ),
     "paper": Profile(
         name="paper",

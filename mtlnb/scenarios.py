@@ -29,6 +29,15 @@ Choices (the thesis is silent unless cited)
   share 1,249 / 1,016 / … samples), so the GradSPSA A2S -- whose filter sets them -- is the same in all nine
   scenarios of a fold.  Retraining it per scenario would cost 9 GradSPSA trainings per fold instead of 1.
   Consequence worth knowing: in weak-OMR scenarios GradSPSA's A2S still read a strong OMR's features.
+- **OMR levels without subset trainings** (``ScenarioConfig.omr_levels``; *not the thesis's method*).  Where the
+  profile lists ``TrainProfile.omr_snapshot_levels`` (mini: 50 / 35 / 25 % validation SER for H / M / L), a
+  level's OMR is the fold's full-data ``omr`` at the first epoch of its training whose validation SER reached the
+  level (:func:`mtlnb.experiments.omr_level_run`), and the three scenarios of a level share it.  Why: mini's
+  training fold has 1,020 images, so the baseline's 2–10.5 % subsets hold 20–107 images, and OMRs trained on them
+  stay on the CTC plateau (100 % SER, measured), whose flat posteriors make word graphs explode; and the mini OMR's
+  best is ≈ 23 %, so the thesis's 30 / 20 / 10 % cannot be reached (the levels are shifted up).  What differs: a
+  snapshot is an *under-trained* network on all the data, the thesis's is a converged one on little data (it
+  overfits differently).  ``"subsets"`` is the thesis's method (the default wherever no levels are listed).
 - **α = 0.5** for the methods with a weight (thesis §4: "α equals to 0.5").
 - **Method rows**: the thesis's five rows are :data:`THESIS_ROWS` (``lattice_combination`` is its "Minimum
   Bayes Risk": what the baseline's code runs, see :mod:`mtlnb.fusion`); ``lattice_combination_mbr`` and the
@@ -93,6 +102,7 @@ SCHEMES = ("validation", "kfold")
 CRITERIA = ("pair", "omr", "a2s")
 FILTER_DECODERS = ("greedy", "best_path")
 FILTER_BY = ("own", "baseline")
+OMR_LEVEL_SOURCES = ("auto", "subsets", "snapshots")
 # Our fusion method -> the thesis's Table 3 row.
 THESIS_ROWS = {
     "lattice_combination": "Minimum Bayes Risk",
@@ -140,6 +150,10 @@ class ScenarioConfig:
     pairs: tuple[tuple[str, str], ...] = (("baseline", "a2s"), ("gradspsa", "gradspsa"))  # (pair, A2S run)
     methods: tuple[str, ...] = (*THESIS_ROWS, *EXTRA_ROWS)  # rows of the tables, fusion and unimodal
     criterion: str = "pair"  # validation result of the baseline's scheme: mean val SER of both networks
+    # Where the OMR levels come from: "subsets" (the thesis: OMRs trained on p % of the training fold),
+    # "snapshots" (the main OMR's training at TrainProfile.omr_snapshot_levels), "auto": snapshots where the
+    # profile lists levels (mini), else subsets.
+    omr_levels: str = "auto"
 
     def __post_init__(self):
         if len(self.a2s_thresholds) != 3:
@@ -156,6 +170,8 @@ class ScenarioConfig:
             raise ValueError(f"ScenarioConfig.alpha must be in [0, 1], got {self.alpha}")
         if self.criterion not in CRITERIA:
             raise ValueError(f"ScenarioConfig.criterion must be one of {CRITERIA}, got {self.criterion!r}")
+        if self.omr_levels not in OMR_LEVEL_SOURCES:
+            raise ValueError(f"ScenarioConfig.omr_levels must be one of {OMR_LEVEL_SOURCES}, got {self.omr_levels!r}")
         unknown = [m for m in self.methods if m not in METHOD_LABELS]
         if unknown:
             raise ValueError(f"ScenarioConfig.methods: unknown {unknown}; choose from {list(METHOD_LABELS)}")
@@ -163,6 +179,17 @@ class ScenarioConfig:
     def threshold(self, scenario: int) -> float | None:
         """The A2S filter threshold (%) of a scenario (None: the whole test fold)."""
         return self.a2s_thresholds[LEVELS.index(levels(scenario)[1])]
+
+    def omr_level_source(self, profile) -> str:
+        """``"subsets"`` or ``"snapshots"`` for ``profile`` (resolving ``"auto"``); ``ValueError`` when snapshots
+        are asked for and the profile lists no ``TrainProfile.omr_snapshot_levels``."""
+        listed = profile.train.omr_snapshot_levels is not None
+        if self.omr_levels == "auto":
+            return "snapshots" if listed else "subsets"
+        if self.omr_levels == "snapshots" and not listed:
+            raise ValueError(f"ScenarioConfig.omr_levels='snapshots' needs TrainProfile.omr_snapshot_levels; "
+                             f"profile {profile.name!r} lists none")
+        return self.omr_levels
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -544,9 +571,10 @@ def findings(cv: pd.DataFrame, scheme: str = "kfold") -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["pair", "scenario"])
 
 
-def levels_reached(samples: pd.DataFrame) -> pd.DataFrame:
+def levels_reached(samples: pd.DataFrame, omr_targets: Mapping[str, float] = LEVEL_TARGETS) -> pd.DataFrame:
     """The unimodal levels each scenario actually reached on its kept test samples: greedy OMR and A2S SER (%)
-    per (pair, fold, scenario), beside the levels' targets."""
+    per (pair, fold, scenario), beside the levels' targets (``omr_targets``: per OMR level, default the thesis's;
+    :attr:`ScenarioResults.omr_targets` where the levels are snapshots)."""
     uni = samples[samples.method.isin(["greedy_omr", "greedy_a2s"])]
     if uni.empty:
         raise ValueError("levels_reached: the samples hold no greedy_omr / greedy_a2s rows")
@@ -554,7 +582,7 @@ def levels_reached(samples: pd.DataFrame) -> pd.DataFrame:
     n = fold_ser(uni).groupby(["pair", "fold", "scenario"]).n_samples.first()
     out = g.rename(columns={"greedy_omr": "OMR SER", "greedy_a2s": "A2S SER"})[["OMR SER", "A2S SER"]]
     out["n"] = n
-    out["target OMR"] = [LEVEL_TARGETS[levels(s)[0]] for s in out.index.get_level_values("scenario")]
+    out["target OMR"] = [omr_targets[levels(s)[0]] for s in out.index.get_level_values("scenario")]
     out["target A2S"] = [LEVEL_TARGETS[levels(s)[1]] for s in out.index.get_level_values("scenario")]
     return out
 
@@ -625,8 +653,9 @@ class ScenarioResults:
     validation: pd.DataFrame  # pair, fold, scenario, omr_val_ser, a2s_val_ser (%)
     a2s_filter: pd.DataFrame  # pair, fold, id, a2s_ser (%): the per-sample SER that filtered the pair's test set
     config: ScenarioConfig
-    percents: tuple[float, ...]
+    percents: tuple[float, ...] | None  # OMR subset sizes (%); None where the levels are snapshots
     names: tuple[str, ...]  # scenario OMR run names
+    omr_targets: dict = field(default_factory=lambda: dict(LEVEL_TARGETS))  # per OMR level: the SER (%) it stands for
     seconds: dict = field(default_factory=dict)  # wall seconds: "train", "fusion"
 
     def cross_validate(self, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
@@ -670,10 +699,17 @@ def evaluate(study, folds: Sequence[int] | None = None, scenarios: Sequence[int]
     scenarios = list(scenarios)
     for s in scenarios:
         levels(s)
-    percents = tuple(percents) if percents is not None else scenario_percents(P)
-    if len(percents) != len(SCENARIOS):
-        raise ValueError(f"evaluate: nine percents needed, got {len(percents)}")
-    names = run_names(percents)
+    source = cfg.omr_level_source(P)
+    if source == "snapshots":
+        omr_targets = dict(zip(LEVELS, (float(v) for v in P.train.omr_snapshot_levels)))
+        names = tuple(experiments.omr_level_name(omr_targets[levels(s)[0]]) for s in SCENARIOS)
+        percents = None
+    else:
+        omr_targets = dict(LEVEL_TARGETS)
+        percents = tuple(percents) if percents is not None else scenario_percents(P)
+        if len(percents) != len(SCENARIOS):
+            raise ValueError(f"evaluate: nine percents needed, got {len(percents)}")
+        names = run_names(percents)
     if max_samples == -1:
         max_samples = max_test_samples(P)
     pairs = dict(cfg.pairs)
@@ -683,8 +719,13 @@ def evaluate(study, folds: Sequence[int] | None = None, scenarios: Sequence[int]
     study.build_corpus(progress=progress)  # a synthetic corpus that is missing (a finished one is only checked)
     for k in folds:
         t0 = time.perf_counter()
-        for s in scenarios:
-            train_scenario_omr(study, k, s, percents[s - 1], progress)
+        if source == "snapshots":
+            experiments.train_omr(study, k, progress=progress)  # returns at once when notebook 02 trained it
+            for target in sorted({omr_targets[levels(s)[0]] for s in scenarios}):
+                experiments.omr_level_run(study, k, target)
+        else:
+            for s in scenarios:
+                train_scenario_omr(study, k, s, percents[s - 1], progress)
         seconds["train"] += time.perf_counter() - t0
         a2s_ser: dict[str, pd.Series] = {}
         for pair in order:
@@ -712,7 +753,7 @@ def evaluate(study, folds: Sequence[int] | None = None, scenarios: Sequence[int]
     cols = ["pair", "fold", "scenario", "id", "method", "errors", "ref_len"]
     return ScenarioResults(samples=pd.concat(samples, ignore_index=True)[cols], sizes=pd.DataFrame(sizes),
                            validation=pd.DataFrame(validation), a2s_filter=pd.concat(filters, ignore_index=True),
-                           config=cfg, percents=percents, names=names, seconds=seconds)
+                           config=cfg, percents=percents, names=names, omr_targets=omr_targets, seconds=seconds)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -6,12 +6,13 @@ keeps everything a long run needs in one folder::
     run_dir/log.csv    one row per epoch: epoch, train_loss, val_<metric>..., seconds, lr (rewritten atomically)
     run_dir/last.pt    everything needed to resume after the last finished epoch (written atomically each epoch)
     run_dir/best.pt    the model weights at the best validation value of ``task.metric`` so far
+    run_dir/snapshot-<v>.pt   the weights of the first epoch whose metric reached v (``config.snapshots_at``)
 
 Checkpoint contents (plain tensors and Python values, loadable with ``torch.load(..., weights_only=True)``):
 ``last.pt`` = ``{"format", "epoch" (finished epochs), "model" (state_dict), "optimizer", "scaler" (or None),
 "best" {"metric", "mode", "value", "epoch"}, "history" (the log rows), "rng" (one entry per process: torch, cuda,
 numpy, python states), "config" (the TrainConfig as a dict)}``; ``best.pt`` = ``{"format", "epoch", "metric",
-"value", "model", "config"}``.  Epochs are counted from 1 in files (row ``epoch`` = 1 after the first epoch).
+"value", "model", "config"}``; a snapshot is a ``best.pt`` with its ``"target"`` added.  Epochs are counted from 1 in files (row ``epoch`` = 1 after the first epoch).
 
 Contracts
 ---------
@@ -105,6 +106,10 @@ class TrainConfig:
     grad_clip: float | None = None  # max global gradient norm; None, as neither paper clips
     find_unused_parameters: bool = False  # DDP: True only if some trainable parameter can miss a gradient in a step
     restore_best: bool = True  # leave best.pt's weights in the model on return (the baseline tests that model)
+    # Values of task.metric at which to keep the model on the way: the first epoch whose metric reaches each value
+    # (<= for mode "min") writes snapshot_path(run_dir, value).  Mini's weaker OMR levels come from these
+    # (mtlnb.scenarios); empty keeps none (the papers).
+    snapshots_at: tuple[float, ...] = ()
     progress: bool = True  # tqdm bars and one summary line per epoch (rank 0 only)
 
     def __post_init__(self) -> None:
@@ -126,6 +131,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.grad_clip must be None or > 0, got {self.grad_clip}")
         if self.num_workers < 0:
             raise ValueError(f"TrainConfig.num_workers must be >= 0, got {self.num_workers}")
+        if not all(math.isfinite(v) for v in self.snapshots_at):
+            raise ValueError(f"TrainConfig.snapshots_at must hold finite values, got {self.snapshots_at}")
 
 
 @runtime_checkable
@@ -261,6 +268,18 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def snapshot_path(run_dir: str | os.PathLike, value: float) -> Path:
+    """``run_dir/snapshot-<value>.pt``: the weights of the first epoch whose metric reached ``value``
+    (:attr:`TrainConfig.snapshots_at`; the format of ``best.pt``)."""
+    return Path(run_dir) / f"snapshot-{float(value):g}.pt"
+
+
+def _reached(value: float, target: float, mode: str) -> bool:
+    if not math.isfinite(value):
+        return False
+    return value <= target if mode == "min" else value >= target
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
@@ -573,6 +592,12 @@ def train(model: nn.Module, task: Task, train_dataset, val_dataset, run_dir: str
                 if improved:
                     _save({"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "metric": task.metric,
                            "value": best["value"], "model": state, "config": asdict(config)}, best_path)
+                for target in config.snapshots_at:  # an existing file is an earlier epoch's: the first one counts
+                    snap = snapshot_path(run_dir, target)
+                    if not snap.exists() and _reached(metrics[task.metric], target, task.mode):
+                        _save({"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "metric": task.metric,
+                               "value": metrics[task.metric], "target": float(target), "model": state,
+                               "config": asdict(config)}, snap)
                 _save({"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "model": state,
                        "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if scaler.is_enabled()
                        else None, "best": dict(best), "history": history, "rng": rng, "config": asdict(config)},

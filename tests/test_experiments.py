@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from dataclasses import replace
@@ -16,6 +17,7 @@ from mtlnb.datasets import Vocabulary
 from mtlnb.models import crnn, gradspsa
 from mtlnb.profiles import CorpusProfile, TrainProfile, get_profile
 from mtlnb.study import PrimusStudy
+from mtlnb.training import snapshot_path
 
 from tiny_corpus import TINY_LABELS, write_tiny_sample
 
@@ -174,6 +176,38 @@ def test_train_omr_writes_a_complete_resumable_run(tiny_study):
     curves = experiments.learning_curves([run])
     assert list(curves.columns) == ["run", "epoch", "train_loss", "val_ser", "val_loss", "seconds"]
     assert curves["epoch"].tolist() == [1, 2] and set(curves["run"]) == {"omr"}
+
+
+def test_omr_levels_come_from_snapshots_of_the_omr_training(tiny_study, tiny_built, tmp_path):
+    with pytest.raises(ValueError, match="train the fold's OMR first"):
+        experiments.omr_level_run(tiny_study, 0, 50.0)
+    experiments.train_omr(tiny_study, 0, progress=False)  # trained without snapshots
+    with pytest.raises(ValueError, match="without a snapshot at 50 %"):
+        experiments.omr_level_run(tiny_study, 0, 50.0)
+
+    # 1000 % is reached by the first epoch; 0 % never (the best epoch stands in, and says so)
+    profile = replace(TINY_PROFILE, train=replace(TINY_TRAIN, omr_snapshot_levels=(1000.0, 0.0, 0.0)))
+    study = PrimusStudy(profile, tmp_path / "levels", tiny_built / "corpus", synthetic=False, jobs=1)
+    cache = next((tiny_built / "study").glob("features-*"))
+    shutil.copytree(cache, study.root / cache.name)
+    main = experiments.train_omr(study, 0, progress=False)
+    high, low = experiments.omr_level_run(study, 0, 1000.0), experiments.omr_level_run(study, 0, 0.0)
+    assert high.name == "omr_at1000" and high.run_dir == study.model_dir(0, "omr_at1000")
+    assert high.result.best_epoch == 1 and high.best_val_ser == main.result.history[0]["val_ser"]
+    assert high.n_train == main.n_train and len(high.result.history) == 1
+    snap = torch.load(snapshot_path(main.run_dir, 1000.0), weights_only=True)
+    copied = torch.load(high.run_dir / "best.pt", weights_only=True)
+    assert all(torch.equal(snap["model"][k], copied["model"][k]) for k in snap["model"])
+    info = json.loads((low.run_dir / "run.json").read_text())
+    assert info["reached"] is False and low.result.best_epoch == main.result.best_epoch
+    assert json.loads((high.run_dir / "run.json").read_text())["reached"] is True
+    fold = study.folds[0]
+    for split in ("val", "test"):
+        with ctc_tasks.load_posteriors(high.posteriors[split]) as post:
+            assert list(post) == list(getattr(fold, split))
+    stamp = high.posteriors["test"].stat().st_mtime_ns
+    experiments.omr_level_run(study, 0, 1000.0)  # current: nothing rewritten
+    assert high.posteriors["test"].stat().st_mtime_ns == stamp
 
 
 def test_a2s_leaves_out_long_audio_and_gradspsa_needs_the_omr(tiny_study):

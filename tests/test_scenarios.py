@@ -248,3 +248,17 @@ def test_scenario_ids_percent_override_and_train_sizes():
     assert sc.scenario_train_sizes(study, 0, experiments.SCENARIO_PERCENTS)[0] == 16
     with pytest.raises(ValueError, match="percent"):
         experiments.scenario_ids(study, 0, 1, percent=0.0)
+
+
+def test_omr_level_source_follows_the_profile():
+    from mtlnb import profiles
+
+    mini, smoke = profiles.get_profile("mini"), profiles.get_profile("smoke")
+    assert sc.ScenarioConfig().omr_level_source(mini) == "snapshots"  # mini lists levels
+    assert sc.ScenarioConfig().omr_level_source(smoke) == "subsets"
+    assert sc.ScenarioConfig(omr_levels="subsets").omr_level_source(mini) == "subsets"
+    with pytest.raises(ValueError, match="omr_snapshot_levels"):
+        sc.ScenarioConfig(omr_levels="snapshots").omr_level_source(smoke)
+    with pytest.raises(ValueError, match="omr_levels"):
+        sc.ScenarioConfig(omr_levels="epochs")
+    assert experiments.omr_level_name(35.0) == "omr_at35" and experiments.omr_level_name(27.5) == "omr_at27.5"

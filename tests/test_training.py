@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from mtlnb import training
-from mtlnb.training import ShuffledBatchSampler, TrainConfig, train
+from mtlnb.training import ShuffledBatchSampler, TrainConfig, snapshot_path, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -143,6 +143,24 @@ def test_best_checkpoint_follows_the_metric(tmp_path):
     task = MaxTask(scripted=[1.0, float("nan"), 2.0, 0.5])
     res = train(toy_model(0), task, toy_data(), toy_data(10, 1), tmp_path / "max", cfg(epochs=4, restore_best=True))
     assert (res.best_epoch, res.best_value) == (3, 2.0)
+
+
+def test_snapshots_keep_the_first_epoch_that_reaches_each_value(tmp_path):
+    # min: 9, 6, 4, 5, 2: 7 is reached first in epoch 2, 4 in epoch 3 (not the later 2), 1 never
+    task = ToyTask(scripted=[9.0, 6.0, 4.0, 5.0, 2.0])
+    run = tmp_path / "run"
+    train(toy_model(0), task, toy_data(), toy_data(10, 1), run, cfg(epochs=3, snapshots_at=(7.0, 4.0, 1.0)))
+    snap = {v: torch.load(snapshot_path(run, v), weights_only=True) for v in (7.0, 4.0)}
+    assert (snap[7.0]["epoch"], snap[7.0]["value"], snap[4.0]["epoch"], snap[4.0]["value"]) == (2, 6.0, 3, 4.0)
+    assert same_state(snap[7.0]["model"], task.snapshots[1]) and same_state(snap[4.0]["model"], task.snapshots[2])
+    assert not snapshot_path(run, 1.0).exists()
+    # resumed for two more epochs: the files of epochs 2 and 3 stay, and 1.0 is still not reached by 2.0
+    stamp = snapshot_path(run, 4.0).stat().st_mtime_ns
+    task.epoch = 3
+    train(toy_model(0), task, toy_data(), toy_data(10, 1), run, cfg(epochs=5, snapshots_at=(7.0, 4.0, 1.0)))
+    assert snapshot_path(run, 4.0).stat().st_mtime_ns == stamp and not snapshot_path(run, 1.0).exists()
+    with pytest.raises(ValueError, match="snapshots_at"):
+        cfg(snapshots_at=(float("nan"),))
 
 
 def test_log_columns_and_rows(tmp_path):
