@@ -3,7 +3,7 @@
 - ``corpus``: build (or finish) a synthetic Camera-PrIMuS corpus.
 - ``render-audio``: render the audio of a real Camera-PrIMuS archive, as the baseline did.
 - ``features``: compute the feature cache of a corpus folder (real or synthetic).
-- ``reproduce``: run every notebook in order through papermill into a new run folder.
+- ``reproduce``: run every notebook through papermill into a new run folder (the two studies side by side).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _render_audio(args) -> int:
 def _reproduce(args) -> int:
     from mtlnb.reproduce import reproduce
 
-    return reproduce(profile=args.profile, start=args.start, only=args.only)
+    return reproduce(profile=args.profile, start=args.start, only=args.only, parallel=args.parallel)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: smoke under CI, paper with CUDA, mini otherwise")
     r.add_argument("--from", dest="start", default=None, help="start at this notebook (name or number, e.g. 03)")
     r.add_argument("--only", default=None, help="run just this notebook")
-    r.set_defaults(func=_reproduce)
+    mode = r.add_mutually_exclusive_group()
+    mode.add_argument("--parallel", dest="parallel", action="store_true",
+                      help="the GradSPSA (01-05) and piano (06-08) tracks side by side, cores shared between them")
+    mode.add_argument("--serial", dest="parallel", action="store_false", help="one notebook after another")
+    r.set_defaults(func=_reproduce, parallel=None)  # None: side by side with >= 2 cores and > 1 track selected
     return p
 
 
