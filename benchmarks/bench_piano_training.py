@@ -31,13 +31,14 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from _gpu_projection import H100_SXM_FP32, TESLA_K40_FP32, gpu_seconds
 from mtlnb.models import piano as P
 
 UPDATES = 680_000  # per configuration (§V)
 EVALS = 34  # validation passes per configuration (our reading of "20.000 × 34")
 VAL_FRAMES = 15.3 * 3600 * 50  # MAESTRO v1 validation split: 15.3 h at 50 fps (Hawthorne et al. 2019, Table 1)
 CONFIGS = {"hard": 22, "cross_stitch_full": 4, "cross_stitch_detached": 4}  # Tables I+II, III+IV (2 × 2 each)
-GPUS = {"Tesla K40 (paper)": 4.29e12, "H100 SXM (FP32)": 67e12}  # FP32 peak FLOP/s
+GPUS = {"Tesla K40 (paper)": TESLA_K40_FP32, "H100 SXM (FP32)": H100_SXM_FP32}  # FP32 peak FLOP/s
 
 
 def networks(maps: int | None) -> dict[str, torch.nn.Module]:
@@ -117,8 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
                 seconds = UPDATES * r["seconds_per_update"] * (1 + EVALS * VAL_FRAMES * val_flops
                                                                / (UPDATES * train_flops))
             else:
-                per_update = max(train_flops / (peak * args.utilisation), args.floor_ms / 1e3)
-                seconds = UPDATES * per_update + EVALS * VAL_FRAMES * val_flops / (peak * args.utilisation)
+                per_update = gpu_seconds(train_flops, peak, args.utilisation, args.floor_ms / 1e3)
+                seconds = UPDATES * per_update + gpu_seconds(EVALS * VAL_FRAMES * val_flops, peak, args.utilisation)
             total += n_configs * seconds / 3600
             projection.setdefault(gpu, {})[name] = seconds / 3600
         projection[gpu]["grid_hours"] = total
