@@ -232,6 +232,27 @@ def select_lm(train: Sequence[Sequence[str]], val: Sequence[Sequence[str]], max_
     return models[chosen], table
 
 
+_LM_MEMO: dict[str, tuple[NGramLM, pd.DataFrame]] = {}
+_LM_MEMO_SIZE = 8  # LMs remembered per process (one per fold is what a notebook needs)
+
+
+def select_lm_once(train: Sequence[Sequence[str]], val: Sequence[Sequence[str]], max_order: int,
+                   vocabulary: Sequence[str] = (), config: LateFusionConfig | None = None) -> tuple[NGramLM, pd.DataFrame]:
+    """:func:`select_lm`, remembered for this process by its inputs: a fold's scenarios fuse 9 × 2 (OMR, A2S) pairs
+    that all fit the same LM (the training fold's transcripts, chosen on the validation transcripts).  The LM is
+    returned shared (nothing downstream changes it); the order table as a copy."""
+    cfg = config or LateFusionConfig()
+    key = io.sha256_json({"train": [list(t) for t in train], "val": [list(v) for v in val], "max_order": max_order,
+                          "vocabulary": list(vocabulary), "smoothing": cfg.smoothing, "min_order": cfg.min_order,
+                          "order_selection": cfg.order_selection})
+    if key not in _LM_MEMO:
+        if len(_LM_MEMO) >= _LM_MEMO_SIZE:
+            _LM_MEMO.pop(next(iter(_LM_MEMO)))  # the oldest
+        _LM_MEMO[key] = select_lm(train, val, max_order, vocabulary, cfg)
+    lm, orders = _LM_MEMO[key]
+    return lm, orders.copy()
+
+
 def lm_fingerprint(lm: NGramLM, train: Sequence[Sequence[str]]) -> str:
     """A stable hash of what the LM's scores depend on (settings, order, vocabulary, training transcripts)."""
     h = hashlib.sha256()
@@ -823,8 +844,8 @@ def run(omr: Mapping[str, str | os.PathLike], a2s: Mapping[str, str | os.PathLik
     for m in MODALITIES:
         if _vocabulary_of(paths[m]["val"]) != vocabularies[m]:
             raise ValueError(f"run: the {m} val and test posteriors have different vocabularies (other models?)")
-    lm, lm_orders = select_lm(train, list(references["val"].values()), lm_order,
-                              sorted(set(vocabularies["omr"]) | set(vocabularies["a2s"])), cfg)
+    lm, lm_orders = select_lm_once(train, list(references["val"].values()), lm_order,
+                                   sorted(set(vocabularies["omr"]) | set(vocabularies["a2s"])), cfg)
     seconds["lm"] = time.perf_counter() - t0
     key_base = {"lm": lm_fingerprint(lm, train), "decoder": asdict(cfg.decoder)}
     refs_all = {i: list(references[s][i]) for s in SPLITS for i in ids[s]}

@@ -436,3 +436,16 @@ def test_drawings_keep_what_they_are_asked_to():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_select_lm_once_fits_each_lm_once(monkeypatch):
+    calls = []
+    real = late_fusion.select_lm
+    monkeypatch.setattr(late_fusion, "select_lm", lambda *a, **k: calls.append(a) or real(*a, **k))
+    train, val = [["a", "b", "a"], ["b", "a"]], [["a", "b"]]
+    lm, orders = late_fusion.select_lm_once(train, val, 2, ["a", "b"])
+    again, orders2 = late_fusion.select_lm_once(train, val, 2, ["a", "b"])
+    assert len(calls) == 1 and again is lm and orders2.equals(orders) and orders2 is not orders
+    late_fusion.select_lm_once(train + [["b"]], val, 2, ["a", "b"])  # other transcripts: another fit
+    late_fusion.select_lm_once(train, val, 1, ["a", "b"])  # another order
+    assert len(calls) == 3
