@@ -253,7 +253,7 @@ def _study_of(run_dir: Path, root: Path | None, fold: int | None) -> tuple[Path,
 
 def bench_posteriors(args) -> None:
     """Per-stage CPU time on real posteriors files, the lattice cache, and the projection (see the module notes)."""
-    from mtlnb import late_fusion, metrics, primus
+    from mtlnb import late_fusion, lattice_store, metrics, primus
     from mtlnb.ctc_tasks import load_posteriors, posteriors_path
 
     omr_dir, a2s_dir = args.posteriors
@@ -297,9 +297,9 @@ def bench_posteriors(args) -> None:
         sizes = {}
         for m in post:
             f = Path(tmp) / f"{m}.npz"
-            timed(f"lattice cache: store {m.upper()}", lambda: late_fusion.save_lattices(f, "bench", test, lat[m]))
+            timed(f"lattice cache: store {m.upper()}", lambda: lattice_store.save_lattices(f, "bench", test, lat[m]))
             sizes[m] = f.stat().st_size
-            with late_fusion.LatticeShard(f) as shard:
+            with lattice_store.LatticeShard(f) as shard:
                 back = [timed(f"lattice cache: load {m.upper()}", lambda i=i: shard[i]) for i in test]
             assert all(b.best_path() == a.best_path() for a, b in zip(lat[m], back))
 

@@ -54,36 +54,17 @@ sample ids and references, the posteriors files (path, size, modification time: 
 file), the LM (settings, chosen order, a hash of its training transcripts), the decoder and fusion settings, the
 read-offs, the read-off grid, α values and methods.  Anything else is a stale shard and is recomputed.  The
 settings of the current run are written to ``cache_dir/<split>/settings.json`` for reading.
-
-Lattice cache (shared by the pairs of a fold)
----------------------------------------------
-The fused-output shards above are per (OMR, A2S) pair, yet a word graph depends on one modality only: the nine
-scenario OMRs of a fold are fused with the same A2S network, whose graphs would otherwise be decoded nine times
-per pair.  With ``lattice_cache_dir`` (:func:`run_fold` passes ``<study root>/late_fusion/fold<k>/lattices``)
-each modality's word graphs are stored as ``lattice_cache_dir/<key>/shard-<ids>.npz`` and reused by any later
-run that needs them.  ``<key>`` (:func:`lattice_key`) hashes what a graph depends on: the posteriors file (path,
-size, modification time, as for the result shards), the LM (:func:`lm_fingerprint`) and the
-:class:`DecoderConfig`; ``<ids>`` hashes the sample ids of the shard (the same ``shard_size`` groups as the result
-shards), so a run with another sample cap writes its own last shard instead of overwriting one.  A shard
-(:func:`save_lattices`, :class:`LatticeShard`) holds every :class:`Lattice` array of its samples unchanged
-(float64 scores, int64 indices: the round trip is exact), the vocabulary and the decoder settings, and its full
-key and ids, checked before use; an unreadable or mismatching shard is decoded again.  Shards are written by the
-parent process only, atomically (:func:`mtlnb.io.write_npz`: temporary file, then rename), and decoding is
-deterministic, so two runs writing the same shard at once write the same content and a reader sees one whole
-file or the other.  Worker processes read a sample's lattice straight from its shard (a lazy npz: one sample's
-members at a time).  Stale keys (a retrained network) are left on disk; deleting the folder is always safe.
+Word graphs have a cache of their own, shared by a fold's pairs (``lattice_cache_dir``): :mod:`mtlnb.lattice_store`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import multiprocessing
 import os
 import time
 import warnings
-import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -94,7 +75,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from mtlnb import fusion, io, metrics
+from mtlnb import fusion, io, lattice_store, metrics
 from mtlnb.ctc_tasks import load_posteriors, posteriors_path
 from mtlnb.fusion import FusionConfig
 from mtlnb.lm import NGramLM
@@ -105,7 +86,6 @@ SPLITS = ("val", "test")
 UNIMODAL = ("greedy_omr", "greedy_a2s", "best_path_omr", "best_path_a2s")  # method names of the unimodal rows
 READOFFS = ("tuned", "faithful")
 CACHE_FORMAT = "mtlnb.late-fusion-shard/1"
-LATTICE_FORMAT = "mtlnb.lattice-shard/1"
 ALL_METHODS = tuple(fusion.METHODS)
 
 
@@ -281,125 +261,9 @@ def rescaled(lattice: Lattice, acoustic_scale: float = 1.0, insertion_penalty: f
                    graph=lattice.graph + insertion_penalty * (lattice.symbol >= 0), _cache={})
 
 
-def _file_stamp(path: Path) -> dict:
-    st = os.stat(path)
-    return {"path": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
 def _vocabulary_of(path: Path) -> list[str]:
     with load_posteriors(path) as post:
         return list(post.vocabulary.symbols)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# lattice cache (see the module notes)
-
-# Every per-arc / per-node array of a Lattice, stored as is (dtype included) so that the round trip is exact.
-_LATTICE_ARRAYS = ("src", "dst", "symbol", "acoustic", "graph", "lm", "t_start", "t_symbol", "t_end", "node_time")
-# What reading a damaged or foreign npz can raise (zipfile's errors are none of the built-in I/O ones)
-_READ_ERRORS = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
-
-
-def lattice_key(posteriors: str | os.PathLike, lm_key: str, decoder: DecoderConfig) -> str:
-    """Hex key of the word graphs of one posteriors file: its stamp (path, size, modification time), the LM
-    (:func:`lm_fingerprint`) and the search settings."""
-    return io.sha256_json({"format": LATTICE_FORMAT, "posteriors": _file_stamp(Path(posteriors)), "lm": lm_key,
-                           "decoder": asdict(decoder)})
-
-
-def lattice_shard_path(lattice_cache_dir: str | os.PathLike, key: str, ids: Sequence[str]) -> Path:
-    """Where the lattices of the samples ``ids`` (in that order) under ``key`` are stored."""
-    return Path(lattice_cache_dir) / key[:24] / f"shard-{io.sha256_json(list(ids))[:16]}.npz"
-
-
-def save_lattices(path: str | os.PathLike, key: str, ids: Sequence[str], lattices: Sequence[Lattice]) -> None:
-    """Write one shard of lattices atomically.
-
-    Parameters
-    ----------
-    path : path
-        The ``.npz`` to write (:func:`lattice_shard_path`).
-    key : str
-        :func:`lattice_key` of the lattices (stored, checked by readers).
-    ids : sequence of str, length N
-        Sample ids, in the order of ``lattices``.
-    lattices : sequence of Lattice, length N ≥ 1
-        Lattices of one vocabulary and one decoder configuration.
-    """
-    ids, lattices = list(ids), list(lattices)
-    if not lattices or len(ids) != len(lattices):
-        raise ValueError(f"save_lattices: {len(ids)} ids for {len(lattices)} lattices (need as many, ≥ 1) for {path}")
-    first = lattices[0]
-    for sid, lat in zip(ids, lattices):
-        if lat.vocabulary != first.vocabulary or lat.config != first.config:
-            raise ValueError(f"save_lattices: lattice {sid!r} has another vocabulary or decoder than {ids[0]!r}")
-    arrays = {f"{j}.{name}": getattr(lat, name) for j, lat in enumerate(lattices) for name in _LATTICE_ARRAYS}
-    config = asdict(first.config) if first.config is not None else None
-    io.write_npz(path, **arrays, __format__=np.array(LATTICE_FORMAT), __key__=np.array(key),
-                 __ids__=np.array(ids, dtype=str), __vocabulary__=np.array(first.vocabulary, dtype=str),
-                 __decoder__=np.array(json.dumps(config)),
-                 __num_nodes__=np.array([lat.num_nodes for lat in lattices], dtype=np.int64),
-                 __num_frames__=np.array([lat.num_frames for lat in lattices], dtype=np.int64))
-
-
-class LatticeShard:
-    """A stored shard of lattices, read lazily: ``shard[sample id]`` → :class:`Lattice`, one sample's arrays read
-    on access.  Attributes ``path``, ``key``, ``ids`` (list of str).  Use as a context manager (or :meth:`close`).
-
-    Raises ``ValueError`` naming the file if it is not a lattice shard (other format, unreadable)."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        try:
-            self._npz = np.load(self.path, allow_pickle=False)
-        except _READ_ERRORS as err:
-            raise ValueError(f"LatticeShard: cannot read {self.path} ({err})") from None
-        try:
-            if str(self._npz["__format__"]) != LATTICE_FORMAT:
-                raise ValueError(f"format {str(self._npz['__format__'])!r}, not {LATTICE_FORMAT!r}")
-            self.key = str(self._npz["__key__"])
-            self.ids = [str(i) for i in self._npz["__ids__"]]
-            self._index = {sid: j for j, sid in enumerate(self.ids)}
-            self._vocabulary = tuple(str(v) for v in self._npz["__vocabulary__"])
-            config = json.loads(str(self._npz["__decoder__"]))
-            self._config = DecoderConfig(**config) if config is not None else None
-            self._num_nodes = self._npz["__num_nodes__"]
-            self._num_frames = self._npz["__num_frames__"]
-        except _READ_ERRORS as err:
-            self._npz.close()
-            raise ValueError(f"LatticeShard: {self.path} is not a readable lattice shard ({err})") from None
-
-    def __getitem__(self, sid: str) -> Lattice:
-        if sid not in self._index:
-            raise KeyError(f"{sid!r} is not a sample of {self.path}")
-        j = self._index[sid]
-        return Lattice(vocabulary=self._vocabulary, num_nodes=int(self._num_nodes[j]),
-                       num_frames=int(self._num_frames[j]), config=self._config,
-                       **{name: self._npz[f"{j}.{name}"] for name in _LATTICE_ARRAYS})
-
-    def lattices(self) -> dict[str, Lattice]:
-        """Every lattice of the shard, ``{sample id: Lattice}`` in stored order."""
-        return {sid: self[sid] for sid in self.ids}
-
-    def close(self) -> None:
-        self._npz.close()
-
-    def __enter__(self) -> "LatticeShard":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def _usable_shard(path: Path, key: str, ids: Sequence[str]) -> bool:
-    """Whether ``path`` holds the lattices of exactly ``ids`` under ``key`` (else they are decoded again)."""
-    if not path.is_file():
-        return False
-    try:
-        with LatticeShard(path) as shard:
-            return shard.key == key and shard.ids == list(ids)
-    except ValueError:
-        return False
 
 
 # Worker state: set once per process by _init (the LM and two decoders are large: never sent per task).
@@ -429,9 +293,9 @@ def _stored_lattice(m: str, path: str, sid: str) -> Lattice | None:
             if shard is not None:
                 shard.close()
                 del _STATE["shards"][m]
-            shard = _STATE["shards"][m] = LatticeShard(path)
+            shard = _STATE["shards"][m] = lattice_store.LatticeShard(path)
         return shard[sid]
-    except _READ_ERRORS:  # replaced or damaged since the parent checked it
+    except lattice_store.READ_ERRORS:  # replaced or damaged since the parent checked it
         return None
 
 
@@ -516,11 +380,11 @@ def _decode_split(split: str, ids: list[str], references: Mapping[str, Sequence[
                   vocabularies: dict, lm, key_base: dict, readoffs: dict | None, alphas: Sequence[float],
                   cfg: LateFusionConfig, cache_dir: Path | None, jobs: int, progress: bool,
                   lattice_cache_dir: Path | None = None) -> list[dict]:
-    """Records of every sample of a split (in ``ids`` order), from the cache where up to date; lattices from the
-    lattice cache where stored (both caches: see the module notes)."""
+    """Records of every sample of a split (in ``ids`` order), from the cache where up to date (see the module
+    notes); lattices from the lattice cache where stored (:mod:`mtlnb.lattice_store`)."""
     grid = cfg.grid()
     fused = readoffs is not None
-    settings = dict(key_base, split=split, posteriors={m: _file_stamp(paths[m]) for m in MODALITIES},
+    settings = dict(key_base, split=split, posteriors={m: lattice_store.file_stamp(paths[m]) for m in MODALITIES},
                     grid=[r.key for r in grid], readoffs={m: r.key for m, r in readoffs.items()} if fused else None,
                     alphas=[float(a) for a in alphas] if fused else None,
                     methods=list(cfg.methods) if fused else None,
@@ -544,14 +408,13 @@ def _decode_split(split: str, ids: list[str], references: Mapping[str, Sequence[
     # lattice shards: {k: {modality: path}} and which of them already hold the lattices
     lat_paths, lat_ok = {}, {}
     if lattice_cache_dir is not None and todo:
-        lat_keys = {m: lattice_key(paths[m], key_base["lm"], cfg.decoder) for m in MODALITIES}
+        lat_keys = {m: lattice_store.lattice_key(paths[m], key_base["lm"], cfg.decoder) for m in MODALITIES}
         for m in MODALITIES:
-            io.write_json(Path(lattice_cache_dir) / lat_keys[m][:24] / "settings.json",
-                          {"key": lat_keys[m], "posteriors": _file_stamp(paths[m]), "lm": key_base["lm"],
-                           "decoder": asdict(cfg.decoder)})
+            lattice_store.save_settings(lattice_cache_dir, lat_keys[m], paths[m], key_base["lm"], cfg.decoder)
         for k in todo:
-            lat_paths[k] = {m: lattice_shard_path(lattice_cache_dir, lat_keys[m], shards[k]) for m in MODALITIES}
-            lat_ok[k] = {m: _usable_shard(lat_paths[k][m], lat_keys[m], shards[k]) for m in MODALITIES}
+            lat_paths[k] = {m: lattice_store.lattice_shard_path(lattice_cache_dir, lat_keys[m], shards[k])
+                            for m in MODALITIES}
+            lat_ok[k] = {m: lattice_store.usable_shard(lat_paths[k][m], lat_keys[m], shards[k]) for m in MODALITIES}
 
     def stored(k: int) -> dict | None:
         if k not in lat_paths:
@@ -582,8 +445,7 @@ def _decode_split(split: str, ids: list[str], references: Mapping[str, Sequence[
                 fresh = [r.pop("_lattices", {}) for r in recs]
                 for m in MODALITIES:
                     if k in lat_paths and not lat_ok[k][m]:
-                        save_lattices(lat_paths[k][m], lattice_key(paths[m], key_base["lm"], cfg.decoder),
-                                      shards[k], [f[m] for f in fresh])
+                        lattice_store.save_lattices(lat_paths[k][m], lat_keys[m], shards[k], [f[m] for f in fresh])
                 done[k] = recs
                 if folder is not None:
                     io.write_json(folder / f"shard-{k:05d}.json",
@@ -806,7 +668,7 @@ def run(omr: Mapping[str, str | os.PathLike], a2s: Mapping[str, str | os.PathLik
     progress : bool
         Show progress bars.
     lattice_cache_dir : path, optional
-        Where each modality's word graphs are stored for reuse by any run (see the module notes); share it
+        Where each modality's word graphs are stored for reuse by any run (:mod:`mtlnb.lattice_store`); share it
         between the pairs of a fold.  ``None``: lattices are not stored.
 
     Returns

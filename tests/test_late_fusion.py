@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlnb import io, late_fusion
+from mtlnb import io, late_fusion, lattice_store
 from mtlnb.ctc_tasks import POSTERIORS_FORMAT, load_posteriors
 from mtlnb.late_fusion import FAITHFUL, LateFusionConfig, Readoff, mark_differences, select_lm, tune_readoff
 from mtlnb.lm import NGramLM
@@ -262,13 +262,13 @@ def test_lattice_round_trip_is_exact(fold_files, tmp_path):
     hand = Lattice.from_arcs(V, [(0, 1, "a", -1.0, -0.5), (0, 1, "b", -0.2, -2.0), (1, 2, None, 0.0, 0.0)])
     for ids, lats in ((["t1", "t2"], list(omr.values())), (["h"], [hand])):  # searched, and hand-built (no config)
         f = tmp_path / f"shard-{len(ids)}.npz"
-        late_fusion.save_lattices(f, "k", ids, lats)
-        with late_fusion.LatticeShard(f) as shard:
+        lattice_store.save_lattices(f, "k", ids, lats)
+        with lattice_store.LatticeShard(f) as shard:
             assert shard.ids == ids and shard.key == "k"
             back = shard.lattices()
         for sid, lat in zip(ids, lats):
             b = back[sid]
-            for name in late_fusion._LATTICE_ARRAYS:
+            for name in lattice_store._LATTICE_ARRAYS:
                 a, c = getattr(lat, name), getattr(b, name)
                 assert a.dtype == c.dtype and np.array_equal(a, c), name
             assert (b.vocabulary, b.num_nodes, b.num_frames, b.config) == (lat.vocabulary, lat.num_nodes,
@@ -277,16 +277,16 @@ def test_lattice_round_trip_is_exact(fold_files, tmp_path):
             np.testing.assert_array_equal(b.arc_posteriors(), lat.arc_posteriors())
     assert omr["t1"].config is not None and omr["t1"].num_arcs > 2  # a real search, not a trivial chain
     # a fusion output from the stored OMR lattice equals the one from the decoded lattice, for every method
-    with late_fusion.LatticeShard(tmp_path / "shard-2.npz") as shard:
+    with lattice_store.LatticeShard(tmp_path / "shard-2.npz") as shard:
         stored = shard["t1"]
     for name in fusion.METHODS:
         alpha = 0.5 if name in fusion.USES_ALPHA else None
         assert fusion.METHODS[name](stored, a2s, alpha) == fusion.METHODS[name](omr["t1"], a2s, alpha), name
     with pytest.raises(ValueError, match="1 lattices"):
-        late_fusion.save_lattices(tmp_path / "x.npz", "k", ["a", "b"], [hand])
+        lattice_store.save_lattices(tmp_path / "x.npz", "k", ["a", "b"], [hand])
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="bad.npz"):
-        late_fusion.LatticeShard(tmp_path / "bad.npz")
+        lattice_store.LatticeShard(tmp_path / "bad.npz")
 
 
 def test_lattice_cache_is_shared_between_pairs(fold_files, tmp_path, monkeypatch):
@@ -324,7 +324,7 @@ def test_lattice_cache_is_shared_between_pairs(fold_files, tmp_path, monkeypatch
     again = run(fold_files, tmp_path, cache_dir=None, lattice_cache_dir=lattices)
     assert decodes() == 2 * 6 + 3 + 3  # t1, t2 of the A2S test file and v1 of the OMR val file
     pd.testing.assert_frame_equal(plain.per_sample, again.per_sample)
-    with late_fusion.LatticeShard(shard) as restored:
+    with lattice_store.LatticeShard(shard) as restored:
         assert restored.ids == ["v1"]
 
 
