@@ -450,24 +450,22 @@ def omr_level_run(study, fold: int, target: float) -> CTCRun:
     name = omr_level_name(target)
     run_dir = study.model_dir(fold, name)
     info_path = run_dir / RUN_INFO
-    source_info = io.read_json(src / RUN_INFO)
+    info = io.read_json(info_path) if info_path.exists() else {}
     posteriors = {s: ctc_tasks.posteriors_path(run_dir, s) for s in SPLITS}
-    current = (info_path.exists() and io.read_json(info_path).get("source_checkpoint") == digest
-               and all(p.exists() for p in posteriors.values()))
-    if not current:
+    if info.get("source_checkpoint") != digest or not all(p.exists() for p in posteriors.values()):
+        source_info = io.read_json(src / RUN_INFO)
         vocabulary = Vocabulary.load(src / VOCABULARY)
         io.write_bytes(run_dir / "best.pt", chosen.read_bytes())
         vocabulary.save(run_dir / VOCABULARY)
         model = build_network("omr", len(vocabulary), study.profile.train)
         ctc_tasks.export_posteriors(run_dir, model, _TASKS["omr"](vocabulary),
                                     _eval_splits(study, fold, vocabulary, "image"), device=saved["config"]["device"])
-        io.write_json(info_path, {
-            "name": name, "fold": fold, "network": "omr", "profile": study.profile.name, "snapshot_of": "omr",
-            "target_val_ser": float(target), "reached": reached, "source_checkpoint": digest,
-            "n_train": source_info["n_train"], "left_out": source_info.get("left_out", {}),
-            "network_config": source_info.get("network_config"), "input_pool": source_info.get("input_pool"),
-            "best_epoch": epoch, "best_val_ser": value, "epochs_done": epoch, "posteriors_epoch": epoch})
-    info = io.read_json(info_path)
+        info = {"name": name, "fold": fold, "network": "omr", "profile": study.profile.name, "snapshot_of": "omr",
+                "target_val_ser": float(target), "reached": reached, "source_checkpoint": digest,
+                "n_train": source_info["n_train"], "left_out": source_info.get("left_out", {}),
+                "network_config": source_info.get("network_config"), "input_pool": source_info.get("input_pool"),
+                "best_epoch": epoch, "best_val_ser": value, "epochs_done": epoch, "posteriors_epoch": epoch}
+        io.write_json(info_path, info)  # last: a run.json naming the digest means the folder is complete
     result = TrainResult(run_dir, "val_ser", "min", value, epoch, epoch, epoch, history)
     return CTCRun(name, fold, "omr", run_dir, result, int(info["n_train"]), dict(info["left_out"]), posteriors)
 

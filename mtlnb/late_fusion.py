@@ -217,7 +217,8 @@ _LM_MEMO_SIZE = 8  # LMs remembered per process (one per fold is what a notebook
 
 
 def select_lm_once(train: Sequence[Sequence[str]], val: Sequence[Sequence[str]], max_order: int,
-                   vocabulary: Sequence[str] = (), config: LateFusionConfig | None = None) -> tuple[NGramLM, pd.DataFrame]:
+                   vocabulary: Sequence[str] = (),
+                   config: LateFusionConfig | None = None) -> tuple[NGramLM, pd.DataFrame]:
     """:func:`select_lm`, remembered for this process by its inputs: a fold's scenarios fuse 9 × 2 (OMR, A2S) pairs
     that all fit the same LM (the training fold's transcripts, chosen on the validation transcripts).  The LM is
     returned shared (nothing downstream changes it); the order table as a copy."""

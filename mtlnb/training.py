@@ -12,7 +12,8 @@ Checkpoint contents (plain tensors and Python values, loadable with ``torch.load
 ``last.pt`` = ``{"format", "epoch" (finished epochs), "model" (state_dict), "optimizer", "scaler" (or None),
 "best" {"metric", "mode", "value", "epoch"}, "history" (the log rows), "rng" (one entry per process: torch, cuda,
 numpy, python states), "config" (the TrainConfig as a dict)}``; ``best.pt`` = ``{"format", "epoch", "metric",
-"value", "model", "config"}``; a snapshot is a ``best.pt`` with its ``"target"`` added.  Epochs are counted from 1 in files (row ``epoch`` = 1 after the first epoch).
+"value", "model", "config"}``; a snapshot is a ``best.pt`` with its ``"target"`` added.  Epochs are counted from 1
+in files (row ``epoch`` = 1 after the first epoch).
 
 Contracts
 ---------
