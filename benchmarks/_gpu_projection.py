@@ -11,7 +11,7 @@ from __future__ import annotations
 # Datasheet peaks in FLOP/s (2 FLOPs per multiply-add), boost clock.
 TESLA_K40_FP32 = 4.29e12  # the piano paper's GPU
 H100_SXM_FP32 = 67e12  # H100 SXM5 without tensor cores: what a pure-FP32 training loop gets
-# H100 SXM5 dense BF16 on tensor cores: the CTC training path on CUDA (bf16 autocast, mtlnb.training).  The
+# H100 SXM5 dense BF16 on tensor cores: the CTC training path on CUDA (bf16 autocast, mtlnb.core.training).  The
 # datasheet's 1,979 TFLOPS assumes 2:4 structured sparsity, which nothing here uses.  (H100 PCIe: 756 / 51.)
 H100_SXM_BF16_DENSE = 989.4e12
 

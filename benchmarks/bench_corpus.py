@@ -40,7 +40,9 @@ def main() -> None:
     import librosa
     import soundfile as sf
 
-    from mtlnb import distortion, encoding, engraving, features, generator, io, synthesis
+    from mtlnb.camera_primus.corpus import distortion, engraving, features, incipits as generator
+    from mtlnb.camera_primus.notation import semantic as encoding
+    from mtlnb.core import io, synthesis
 
     renderer = synthesis.Renderer(22050)
     soundfont = str(renderer.soundfont)

@@ -5,7 +5,7 @@
 **Measured** (here, on the CPU): for each network (ICASSP19 for reference, hard sharing, cross-stitch full and
 detached) one SGD-Nesterov update at batch 64 on random inputs of the real shape (11 × 144) — forward, the five
 task losses, backward, step — timed over ``--steps`` updates after one warm-up; reported as training frames/s.
-Data loading is not included (a cached batch reads in about a millisecond, see ``mtlnb.piano_data``).
+Data loading is not included (a cached batch reads in about a millisecond, see ``mtlnb.piano.data``).
 
 **Counted**: forward FLOPs per frame with ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add of
 the convolutions, linear layers and cross-stitch einsums); a training update costs ≈ 3 × forward (backward ≈ 2 ×
@@ -32,7 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from _gpu_projection import H100_SXM_FP32, TESLA_K40_FP32, gpu_seconds
-from mtlnb.models import piano as P
+from mtlnb.piano import networks as P
 
 UPDATES = 680_000  # per configuration (§V)
 EVALS = 34  # validation passes per configuration (our reading of "20.000 × 34")
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["assumptions"] = {"updates": UPDATES, "evals": EVALS, "val_frames": VAL_FRAMES, "configs": CONFIGS,
                               "gpu_fp32_peak": GPUS, "utilisation": args.utilisation, "floor_ms": args.floor_ms}
     if args.out:
-        from mtlnb import io
+        from mtlnb.core import io
 
         io.write_json(args.out, results)
     return results

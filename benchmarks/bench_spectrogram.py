@@ -2,7 +2,7 @@
 
     python benchmarks/bench_spectrogram.py [--seconds 60] [--repeats 5] [--out results.json]
 
-Measures :func:`mtlnb.features.semilog_spectrogram` (float64 FFT, madmom's precision, and the float32 option) on
+Measures :func:`mtlnb.camera_primus.corpus.features.semilog_spectrogram` (float64 FFT, madmom's precision, and the float32 option) on
 ``--seconds`` of audio, best of ``--repeats`` runs, and reports "× real time" (audio seconds per compute second).
 madmom's LogarithmicFilteredSpectrogram with the same options is timed in the same run where madmom imports;
 elsewhere (its PyPI release does not import on current Python) the figure recorded on the project's 2-core
@@ -23,7 +23,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from mtlnb import features, io  # noqa: E402
+from mtlnb.camera_primus.corpus import features  # noqa: E402
+from mtlnb.core import io
 
 MADMOM_RECORDED_X_REALTIME = 400.0  # madmom git HEAD, 60 s of audio, one core of the build machine (task brief)
 

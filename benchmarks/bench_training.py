@@ -63,7 +63,7 @@ import time
 from typing import NamedTuple
 
 from _gpu_projection import H100_SXM_BF16_DENSE, H100_SXM_FP32, gpu_seconds
-from mtlnb.experiments import SCENARIO_PERCENTS
+from mtlnb.camera_primus.networks.runs import SCENARIO_PERCENTS
 
 # Real Camera-PrIMuS means over the 60 reference samples (see the module docstring).
 IMAGE_WIDTH = 656  # image feature columns at height 64
@@ -197,10 +197,10 @@ def measure(network: str, sizes: str, device: str, threads: int, steps: int, que
     """Child process: time one network, then count its FLOPs; puts a result dict on ``queue``."""
     import torch
 
-    from mtlnb import ctc_tasks, experiments
-    from mtlnb.datasets import Vocabulary
+    from mtlnb.camera_primus.networks import ctc_tasks, runs as experiments
+    from mtlnb.camera_primus.corpus.datasets import Vocabulary
     from mtlnb.profiles import get_profile
-    from mtlnb.training import move_to, resolve_device
+    from mtlnb.core.training import move_to, resolve_device
 
     torch.set_num_threads(threads)
     dev = resolve_device(device)
@@ -270,7 +270,7 @@ def paper_work(train_batch: dict[str, int], eval_batch: dict[str, int]) -> list[
     """Every pass of the ``paper`` profile over five folds (module docstring), per kind.
 
     ``train_batch`` / ``eval_batch``: samples per update / per validation forward of each network.  A scenario
-    subset has ``int(13,371 · p / 100)`` samples (``mtlnb.primus.scenario_subset``); an epoch's last batch may
+    subset has ``int(13,371 · p / 100)`` samples (``mtlnb.camera_primus.corpus.primus.scenario_subset``); an epoch's last batch may
     be short, so passes are ceilings.
     """
     def ceil(n: int, b: int) -> int:

@@ -3,8 +3,8 @@
 Run ``python benchmarks/bench_wordgraph.py [--pairs N] [--vocab V] [--seed S] [--noise P] [--sweep] [--jobs J]``.
 Prints CPU milliseconds per sample pair for each stage at the default (baseline Kaldi recipe) settings, with every
 fusion method at α = 0.5, and the projected time for one test fold of the cleansed Camera-PrIMuS (4,457 pairs)
-through both word graphs and all five methods; ``--sweep`` also times :func:`mtlnb.fusion.fuse` over α = 0, 0.1,
-…, 1.  ``--jobs J`` then runs the experiment layer itself (:func:`mtlnb.late_fusion.run`, J worker processes, no
+through both word graphs and all five methods; ``--sweep`` also times :func:`mtlnb.camera_primus.fusion.methods.fuse` over α = 0, 0.1,
+…, 1.  ``--jobs J`` then runs the experiment layer itself (:func:`mtlnb.camera_primus.fusion.pipeline.run`, J worker processes, no
 cache) on the same pairs written as posteriors files, as its validation and test split, and projects its wall time
 to a whole fold (4,457 validation pairs for the read-off tuning + 4,457 test pairs fused), at α = 0.5 and, with
 ``--sweep``, over the 11 α values.
@@ -12,17 +12,17 @@ to a whole fold (4,457 validation pairs for the read-off tuning + 4,457 test pai
 The posteriors imitate a trained CRNN: a reference sequence drawn from an LM-generated corpus, each symbol a
 spike of 1-3 frames between runs of blanks; a share of the spikes is uncertain (mass split between the right
 symbol and one or two others, sometimes the wrong one winning), a few symbols are dropped or inserted, so that
-greedy decoding has an SER of roughly 10-30 %.  The LM is ``mtlnb.lm.NGramLM`` (5-gram interpolated Witten-Bell)
+greedy decoding has an SER of roughly 10-30 %.  The LM is ``mtlnb.camera_primus.decoding.ngram_lm.NGramLM`` (5-gram interpolated Witten-Bell)
 trained on 2,000 sequences of the same generator.
 
 Real posteriors: ``--posteriors OMR_DIR A2S_DIR [--samples N] [--study ROOT] [--fold K] [--lm-order O]
 [--frame-ratio R]`` times the same stages on the first N test samples of two trained run folders'
 ``posteriors_test.npz`` (e.g. ``data/primus-mini/models/fold0/omr`` and ``.../a2s``), then
-:func:`mtlnb.late_fusion.run` itself (one process, no result cache) twice on the first N validation and test
+:func:`mtlnb.camera_primus.fusion.pipeline.run` itself (one process, no result cache) twice on the first N validation and test
 samples with a fresh lattice cache: cold (every graph decoded and stored), then warm (every graph read back).
 
 - **LM.** A posteriors file holds only the log-posteriors, the vocabulary and the blank index (no references), so
-  the LM is fitted as :func:`mtlnb.late_fusion.run` fits it: :func:`mtlnb.late_fusion.select_lm` on the fold's
+  the LM is fitted as :func:`mtlnb.camera_primus.fusion.pipeline.run` fits it: :func:`mtlnb.camera_primus.fusion.pipeline.select_lm` on the fold's
   training transcripts (order chosen on its validation transcripts, at most ``--lm-order``, the profile's 5),
   vocabulary = both networks' symbols.  The transcripts are read from the study the run folders belong to:
   ``ROOT/folds/{train,val,test}_gt_fold<K>.dat`` and ``ROOT/Corpus/<id>/<id>.semantic``, with ROOT and K taken from
@@ -49,8 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mtlnb import fusion
-from mtlnb.wordgraph import DecoderConfig, WordGraphDecoder, greedy_decode
+from mtlnb.camera_primus.fusion import methods as fusion
+from mtlnb.camera_primus.decoding.search import DecoderConfig, WordGraphDecoder, greedy_decode
 
 FOLD_PAIRS = 4457  # test-fold size of the 5-fold split of the 22,285 cleansed ids
 
@@ -101,7 +101,7 @@ def peaky_posteriors(rng: np.random.Generator, seq_idx: list[int], V: int, frame
 
 
 class AddOneBigram:
-    """Fallback LM with the ``order`` / ``logprob`` interface of ``mtlnb.wordgraph.LanguageModel``."""
+    """Fallback LM with the ``order`` / ``logprob`` interface of ``mtlnb.camera_primus.decoding.search.LanguageModel``."""
 
     order = 2
 
@@ -124,7 +124,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--noise", type=float, default=0.25)
     parser.add_argument("--sweep", action="store_true", help="also time fusion.fuse over the 11 default alphas")
-    parser.add_argument("--jobs", type=int, default=0, help="also time mtlnb.late_fusion.run with this many processes")
+    parser.add_argument("--jobs", type=int, default=0, help="also time mtlnb.camera_primus.fusion.pipeline.run with this many processes")
     parser.add_argument("--posteriors", nargs=2, metavar=("OMR_DIR", "A2S_DIR"), type=Path,
                         help="time real posteriors: two trained run folders holding posteriors_test.npz")
     parser.add_argument("--samples", type=int, default=20, help="with --posteriors: test (and val) samples timed")
@@ -137,7 +137,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1, user_api="blas")  # as mtlnb.late_fusion runs the stages (see its _one_blas_thread)
+    threadpool_limits(1, user_api="blas")  # as mtlnb.camera_primus.fusion.pipeline runs the stages (see its _one_blas_thread)
     if args.posteriors:
         bench_posteriors(args)
         return
@@ -147,13 +147,13 @@ def main(argv=None) -> None:
     index = {s: i for i, s in enumerate(vocab)}
     train = markov_corpus(rng, vocab, 2000, (20, 60))
     try:
-        from mtlnb.lm import NGramLM
+        from mtlnb.camera_primus.decoding.ngram_lm import NGramLM
 
         lm = NGramLM(order=5, smoothing="witten_bell").fit(train, vocabulary=vocab)
-        lm_name = "mtlnb.lm.NGramLM(5, witten_bell)"
-    except ImportError:  # without mtlnb.lm: an add-one bigram (the LM only has to cost what a real one costs)
+        lm_name = "mtlnb.camera_primus.decoding.ngram_lm.NGramLM(5, witten_bell)"
+    except ImportError:  # without mtlnb.camera_primus.decoding.ngram_lm: an add-one bigram (the LM only has to cost what a real one costs)
         lm = AddOneBigram(train, vocab)
-        lm_name = "add-one bigram (mtlnb.lm unavailable)"
+        lm_name = "add-one bigram (mtlnb.camera_primus.decoding.ngram_lm unavailable)"
     test = markov_corpus(rng, vocab, args.pairs, (20, 60))
     omr_post = [peaky_posteriors(rng, [index[s] for s in seq], len(vocab), 300, args.noise) for seq in test]
     a2s_post = [peaky_posteriors(rng, [index[s] for s in seq], len(vocab), 400, args.noise * 1.5) for seq in test]
@@ -211,12 +211,13 @@ def main(argv=None) -> None:
 
 
 def _bench_experiment_layer(test, vocab, train, omr_post, a2s_post, jobs, alphas) -> None:
-    """Wall time of mtlnb.late_fusion.run (val: word graphs + read-off grid; test: + fusion) with ``jobs``."""
+    """Wall time of mtlnb.camera_primus.fusion.pipeline.run (val: word graphs + read-off grid; test: + fusion) with ``jobs``."""
     import tempfile
     from pathlib import Path
 
-    from mtlnb import io, late_fusion
-    from mtlnb.ctc_tasks import POSTERIORS_FORMAT
+    from mtlnb.core import io
+    from mtlnb.camera_primus.fusion import pipeline as late_fusion
+    from mtlnb.camera_primus.networks.ctc_tasks import POSTERIORS_FORMAT
 
     with tempfile.TemporaryDirectory() as tmp:
         ids = [f"s{i:05d}" for i in range(len(test))]
@@ -253,8 +254,11 @@ def _study_of(run_dir: Path, root: Path | None, fold: int | None) -> tuple[Path,
 
 def bench_posteriors(args) -> None:
     """Per-stage CPU time on real posteriors files, the lattice cache, and the projection (see the module notes)."""
-    from mtlnb import late_fusion, lattice_store, metrics, primus
-    from mtlnb.ctc_tasks import load_posteriors, posteriors_path
+    from mtlnb.camera_primus.fusion import pipeline as late_fusion
+    from mtlnb.camera_primus.decoding import lattice_store
+    from mtlnb.camera_primus import metrics
+    from mtlnb.camera_primus.corpus import primus
+    from mtlnb.camera_primus.networks.ctc_tasks import load_posteriors, posteriors_path
 
     omr_dir, a2s_dir = args.posteriors
     root, k = _study_of(omr_dir, args.study, args.fold)
@@ -352,7 +356,7 @@ def bench_posteriors(args) -> None:
 
 def _bench_lattice_cache(paths, refs, train, lm_order, n) -> None:
     """Wall time of late_fusion.run (1 process, no result cache) with a cold and then a warm lattice cache."""
-    from mtlnb import late_fusion
+    from mtlnb.camera_primus.fusion import pipeline as late_fusion
 
     with tempfile.TemporaryDirectory() as tmp:
         seconds = {}

@@ -16,7 +16,7 @@ _os.environ.setdefault("LIBROSA_CACHE_DIR",
                                      "librosa"))
 
 # pyfluidsynth (imported by pretty_midi too) prints where it found libfluidsynth whenever CI is set; import it once
-# here, quietly, so that notebook outputs stay clean.  A missing library is reported later, by mtlnb.synthesis.
+# here, quietly, so that notebook outputs stay clean.  A missing library is reported later, by mtlnb.core.synthesis.
 with _contextlib.redirect_stdout(_io.StringIO()):
     try:
         import fluidsynth as _fluidsynth  # noqa: F401

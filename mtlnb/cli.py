@@ -13,7 +13,7 @@ import sys
 
 
 def _corpus(args) -> int:
-    from mtlnb.synthetic_primus import build_corpus
+    from mtlnb.camera_primus.corpus.synthetic import build_corpus
 
     report = build_corpus(args.out, args.n, seed=args.seed, jobs=args.jobs, soundfont=args.soundfont)
     print(report.summary())
@@ -21,8 +21,8 @@ def _corpus(args) -> int:
 
 
 def _features(args) -> int:
-    from mtlnb.feature_cache import FeatureSettings, build_cache
-    from mtlnb.primus import read_id_list
+    from mtlnb.camera_primus.corpus.feature_cache import FeatureSettings, build_cache
+    from mtlnb.camera_primus.corpus.primus import read_id_list
 
     ids = read_id_list(args.ids) if args.ids else None
     cache = build_cache(args.corpus, args.cache, FeatureSettings(dtype=args.dtype), ids=ids, jobs=args.jobs)
@@ -35,8 +35,8 @@ def _features(args) -> int:
 
 
 def _render_audio(args) -> int:
-    from mtlnb.primus import read_id_list
-    from mtlnb.synthetic_primus import render_audio
+    from mtlnb.camera_primus.corpus.primus import read_id_list
+    from mtlnb.camera_primus.corpus.synthetic import render_audio
 
     ids = read_id_list(args.ids) if args.ids else None
     failed = render_audio(args.corpus, ids, jobs=args.jobs, soundfont=args.soundfont)

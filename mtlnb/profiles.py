@@ -35,11 +35,11 @@ class TrainProfile:
     gradspsa_epochs: int  # thesis: 150 (its Table 2 shows 80 suffice for A2S)
     scenario_omr_epochs: int  # epochs of each of the nine scenario OMR trainings
     # OMR subset sizes of the nine scenarios (% of the training fold); None = the baseline's
-    # (mtlnb.experiments.SCENARIO_PERCENTS).  A calibrated set (mtlnb.scenarios.calibrate_percents) goes here;
+    # (mtlnb.camera_primus.networks.runs.SCENARIO_PERCENTS).  A calibrated set (mtlnb.camera_primus.evaluation.scenarios.calibrate_percents) goes here;
     # notebook 05 then trains those OMRs (runs omr_s<s>_p<percent>), notebook 02 only the baseline's.
     scenario_percents: tuple[float, ...] | None = None
     # Validation SER (%) of the three scenario OMR levels (H, M, L) taken from the main OMR's training instead of
-    # nine subset trainings (mtlnb.experiments.omr_level_run; ScenarioConfig.omr_levels).  None: the baseline's
+    # nine subset trainings (mtlnb.camera_primus.networks.runs.omr_level_run; ScenarioConfig.omr_levels).  None: the baseline's
     # subsets.  Only for profiles where the subsets cannot learn (mini: 20-107 images stay on the CTC plateau).
     omr_snapshot_levels: tuple[float, float, float] | None = None
     omr_batch: int = 16  # baseline
@@ -47,7 +47,7 @@ class TrainProfile:
     gradspsa_batch: int = 2  # thesis: pairs, halved for memory
     max_train_batches: int | None = None  # cap per epoch (smoke only), None = the whole fold
     learning_rate: float = 1e-3  # Adam, baseline and thesis
-    # Network sizes (mtlnb.experiments.network_configs).  The defaults are the papers'; smaller values exist only
+    # Network sizes (mtlnb.camera_primus.networks.runs.network_configs).  The defaults are the papers'; smaller values exist only
     # because 2 CPU cores cannot train the papers' networks in the mini budget (benchmarks/bench_training.py).
     lstm_units: int = 256  # units per direction of every BiLSTM (both papers: 256)
     omr_filters: tuple[int, ...] = (64, 64, 128, 128)  # OMR conv channels (baseline)
@@ -55,7 +55,7 @@ class TrainProfile:
     a2s_pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 1))  # A2S blocks 1-2 (baseline); GradSPSA adds (1, 2)
     a2s_input_pool: int = 1  # A2S/GradSPSA read the CQT average-pooled by this in both axes (papers: 1, none)
     max_train_audio_width: int | None = None  # A2S/GradSPSA training skips wider CQTs (columns); None = all (papers)
-    eval_batch: int | None = None  # validation batch size; None = the training batch (mtlnb.ctc_tasks)
+    eval_batch: int | None = None  # validation batch size; None = the training batch (mtlnb.camera_primus.networks.ctc_tasks)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class FusionProfile:
     lm_order: int = 5  # baseline: SRILM -order 5
     alphas: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))  # OMR weight sweep
     max_test_samples: int | None = None  # cap on decoded test samples (smoke only)
-    # Cap on the validation and test samples decoded per scenario run (mtlnb.scenarios): a fold is fused 9 × 2
+    # Cap on the validation and test samples decoded per scenario run (mtlnb.camera_primus.evaluation.scenarios): a fold is fused 9 × 2
     # times there (every scenario, both pairs) against once in notebook 04.  None = the whole fold (the thesis).
     scenario_max_test_samples: int | None = None
 
@@ -74,7 +74,7 @@ class PianoProfile:
     seconds_per_piece: float  # length of each synthetic performance
     updates: int  # SGD updates per configuration; the paper: 680,000
     batch: int = 64  # the paper
-    # Networks and grids of mtlnb.piano_training; the defaults are the paper's.  Smaller values exist only because
+    # Networks and grids of mtlnb.piano.training; the defaults are the paper's.  Smaller values exist only because
     # 2 CPU cores cannot train the paper's networks in the mini budget (benchmarks/bench_piano_training.py).
     maps: int | None = None  # stem feature maps of the hard-sharing net (cross-stitch columns get half); None = 96
     evals: int = 34  # validation passes per configuration, evenly spaced: the paper's 680,000 = 20,000 × 34

@@ -59,8 +59,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from mtlnb import io
-from mtlnb.paths import PROJECT_ROOT, figures_dir, runs_root
+from mtlnb.core import io
+from mtlnb.core.paths import PROJECT_ROOT, figures_dir, runs_root
 from mtlnb.profiles import PROFILE_NAMES, default_profile_name
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"

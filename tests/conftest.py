@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mtlnb.paths import reference_root
+from mtlnb.core.paths import reference_root
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _gpu_projection  # noqa: E402  (benchmarks/ is not a package)
 import bench_training as B  # noqa: E402
 
-from mtlnb import ctc_tasks  # noqa: E402
-from mtlnb.datasets import Vocabulary  # noqa: E402
-from mtlnb.models import crnn  # noqa: E402
+from mtlnb.camera_primus.networks import ctc_tasks  # noqa: E402
+from mtlnb.camera_primus.corpus.datasets import Vocabulary  # noqa: E402
+from mtlnb.camera_primus.networks import crnn  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

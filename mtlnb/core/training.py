@@ -1,0 +1,615 @@
+"""The one training loop of the project, shared by the GradSPSA study (CTC) and the piano study.
+
+:func:`train` runs epochs of a model on a :class:`Task` (what the loss is, how to evaluate, how to batch) and
+keeps everything a long run needs in one folder::
+
+    run_dir/log.csv    one row per epoch: epoch, train_loss, val_<metric>..., seconds, lr (rewritten atomically)
+    run_dir/last.pt    everything needed to resume after the last finished epoch (written atomically each epoch)
+    run_dir/best.pt    the model weights at the best validation value of ``task.metric`` so far
+    run_dir/snapshot-<v>.pt   the weights of the first epoch whose metric reached v (``config.snapshots_at``)
+
+Checkpoint contents (plain tensors and Python values, loadable with ``torch.load(..., weights_only=True)``):
+``last.pt`` = ``{"format", "epoch" (finished epochs), "model" (state_dict), "optimizer", "scaler" (or None),
+"best" {"metric", "mode", "value", "epoch"}, "history" (the log rows), "rng" (one entry per process: torch, cuda,
+numpy, python states), "config" (the TrainConfig as a dict)}``; ``best.pt`` = ``{"format", "epoch", "metric",
+"value", "model", "config"}``; a snapshot is a ``best.pt`` with its ``"target"`` added.  Epochs are counted from 1
+in files (row ``epoch`` = 1 after the first epoch).
+
+Contracts
+---------
+- **Resume.** When ``run_dir/last.pt`` exists, training continues after its epoch, with the model, optimiser,
+  loss scaler, best value, log and random-number states it holds.  On the CPU a run interrupted between epochs and
+  resumed gives bit-identical weights and log (except the ``seconds`` column) to an uninterrupted one; on a GPU
+  cuDNN and the CUDA CTC kernels are not deterministic, so the runs agree only statistically.  Fields that change
+  the optimisation (``RESUME_FIELDS``) must equal the checkpoint's, otherwise :func:`train` raises rather than
+  silently mixing two set-ups; ``epochs`` may grow (train longer), and device, workers, AMP and bars may change.
+- **Finished runs** (``epoch`` in ``last.pt`` ≥ ``config.epochs``) return at once without training.
+- **Selection.** ``best.pt`` changes only on a strict improvement of ``task.metric`` (ties keep the earlier epoch,
+  as the baseline's ``val_symer < best_symer``); a NaN metric never counts as an improvement.
+- **On return** the model holds the weights of ``best.pt`` (``config.restore_best``; the baseline tests the
+  best-validation model), or those of the last epoch.
+- **Seeding.** A fresh run seeds torch, NumPy and Python's ``random`` with ``seed + rank`` when :func:`train` starts,
+  after the caller built the model (seed before building it for a reproducible initialisation).  Dropout masks
+  therefore differ across DDP ranks, as in nanoGPT.  The batch order comes from the task's sampler, seeded by
+  ``seed`` and the epoch (the same on every rank).
+- **Non-finite losses** stop training with a ``FloatingPointError`` naming the epoch, step and sample ids; a CTC
+  task removes infeasible samples beforehand (:func:`mtlnb.camera_primus.networks.ctc_tasks.filter_feasible`).
+
+Devices, precision, several processes
+-------------------------------------
+- ``device="auto"`` is CUDA when available, else the CPU.  On CUDA with ``amp``, the task's loss runs under
+  :func:`torch.autocast` (bfloat16 by default; float16 with a :class:`torch.amp.GradScaler`); tasks compute
+  numerically delicate parts (the CTC loss) in float32 themselves.  AMP is off on the CPU.
+- Batches are moved with ``non_blocking`` copies from pinned memory on CUDA (``pin_memory``).
+- **DDP.** When ``WORLD_SIZE`` > 1 (``torchrun``), :func:`train` joins the process group (NCCL on CUDA, gloo on the
+  CPU; it leaves it again at the end if it created it), wraps the model in ``DistributedDataParallel`` and gives
+  rank *r* the global batches *r*, *r + W*, … of every epoch (the global order is the same on every rank; the
+  last ``len % W`` batches are dropped so that all ranks take the same number of steps).  So one optimiser step
+  averages ``W × batch_size`` samples: scale the batch size or the learning rate yourself if that matters.
+  **Validation runs on rank 0 only** (on the unwrapped model) and its metrics are broadcast to the other ranks:
+  a validation set is small next to a training epoch, and rank-0 evaluation needs nothing from the task but a dict
+  of floats.  The training loss in the log is averaged over all ranks' steps.  Only rank 0 writes files; the
+  random-number states of every rank are gathered into ``last.pt`` so that a DDP run resumes exactly too.
+  BatchNorm statistics are taken from rank 0 on every rank at the end of each epoch (DDP copies them from rank 0
+  before each step, but each rank's last step updates its own), so all ranks end every epoch in the same state.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import time
+import warnings
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from io import StringIO
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from mtlnb.core import io
+
+CHECKPOINT_FORMAT = 1
+OPTIMIZERS = ("adam", "sgd_nesterov")
+AMP_DTYPES = ("bfloat16", "float16")
+# TrainConfig fields that change the optimisation: a resumed run must use the checkpoint's values.
+RESUME_FIELDS = ("batch_size", "optimizer", "lr", "momentum", "weight_decay", "seed", "max_batches_per_epoch",
+                 "grad_clip")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; the defaults are the GradSPSA thesis's OMR set-up (baseline: Adam 1e-3, batch 16, 150 epochs)."""
+
+    epochs: int = 150  # baseline and thesis: 150 epochs, the best validation epoch kept
+    batch_size: int = 16  # samples per step and process: OMR 16, A2S 4, GradSPSA 2 pairs (the papers)
+    optimizer: str = "adam"  # "adam" (baseline, thesis) or "sgd_nesterov" (piano paper: SGD, momentum, Nesterov)
+    lr: float = 1e-3  # Adam 1e-3 (baseline, thesis); the piano paper's η is 0.01 or 0.05
+    momentum: float = 0.9  # SGD only: the piano paper's 0.9 (Adam keeps its default betas, as Keras')
+    weight_decay: float = 0.0  # neither paper uses any
+    seed: int = 42  # the baseline's seed: dropout masks, batch order, loader workers
+    max_batches_per_epoch: int | None = None  # cap on global batches per epoch (smoke runs); None = all
+    eval_batch_size: int | None = None  # None = batch_size; 1 = the baseline's sample-by-sample validation (no padding)
+    device: str = "auto"  # "auto" = CUDA when available, else CPU; or a torch device string ("cpu", "cuda:1")
+    amp: bool = True  # autocast on CUDA (off on the CPU, where it gains nothing and costs bit-exact resumes)
+    amp_dtype: str = "bfloat16"  # bf16 needs no loss scaling; "float16" (older GPUs) uses a GradScaler
+    num_workers: int = 0  # DataLoader processes; 0 loads in the training process (cached features load fast)
+    pin_memory: bool = True  # page-locked host batches for asynchronous copies; used only on CUDA
+    grad_clip: float | None = None  # max global gradient norm; None, as neither paper clips
+    find_unused_parameters: bool = False  # DDP: True only if some trainable parameter can miss a gradient in a step
+    restore_best: bool = True  # leave best.pt's weights in the model on return (the baseline tests that model)
+    # Values of task.metric at which to keep the model on the way: the first epoch whose metric reaches each value
+    # (<= for mode "min") writes snapshot_path(run_dir, value).  Mini's weaker OMR levels come from these
+    # (mtlnb.camera_primus.evaluation.scenarios); empty keeps none (the papers).
+    snapshots_at: tuple[float, ...] = ()
+    progress: bool = True  # tqdm bars and one summary line per epoch (rank 0 only)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"TrainConfig.epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"TrainConfig.batch_size must be >= 1, got {self.batch_size}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"TrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"TrainConfig.lr must be a positive number, got {self.lr}")
+        if self.amp_dtype not in AMP_DTYPES:
+            raise ValueError(f"TrainConfig.amp_dtype must be one of {AMP_DTYPES}, got {self.amp_dtype!r}")
+        for name in ("max_batches_per_epoch", "eval_batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"TrainConfig.{name} must be None or >= 1, got {value}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"TrainConfig.grad_clip must be None or > 0, got {self.grad_clip}")
+        if self.num_workers < 0:
+            raise ValueError(f"TrainConfig.num_workers must be >= 0, got {self.num_workers}")
+        if not all(math.isfinite(v) for v in self.snapshots_at):
+            raise ValueError(f"TrainConfig.snapshots_at must hold finite values, got {self.snapshots_at}")
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What :func:`train` needs to know about a learning problem.
+
+    Attributes
+    ----------
+    metric : str
+        Log column that selects ``best.pt``: ``"val_"`` + a key of :meth:`evaluate`'s dict (e.g. ``"val_ser"``).
+    mode : str
+        ``"min"`` (error rates, losses) or ``"max"`` (F1).
+    """
+
+    metric: str
+    mode: str
+
+    def collate(self, items: list) -> Any:
+        """Dataset items → one batch (a dict or sequence of tensors; tensors are moved to the device by the loop)."""
+
+    def batch_sampler(self, dataset, batch_size: int, seed: int) -> Sampler:
+        """Lists of dataset indices, one per batch; must have ``set_epoch(epoch)`` and be deterministic given
+        (seed, epoch), because every DDP rank draws the same global order."""
+
+    def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        """Scalar training loss of one batch (already on the model's device); ``model`` may be DDP-wrapped."""
+
+    def evaluate(self, model: nn.Module, batches: Iterable) -> dict[str, float]:
+        """Metrics over batches already on the device; called in eval mode under ``torch.no_grad``."""
+
+
+@dataclass
+class TrainResult:
+    """What a call of :func:`train` leaves behind."""
+
+    run_dir: Path
+    metric: str  # the selection metric, a log column
+    mode: str  # "min" or "max"
+    best_value: float  # its best value (NaN if no epoch ran)
+    best_epoch: int  # epoch (from 1) of best.pt; 0 if none
+    epochs_done: int  # finished epochs in the run folder
+    resumed_from: int  # finished epochs found in last.pt when this call began (0 = fresh run)
+    history: list[dict] = field(default_factory=list)  # the log rows
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "log.csv"
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "best.pt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "last.pt"
+
+
+class ShuffledBatchSampler(Sampler[list[int]]):
+    """Seeded random batches (a fresh permutation per epoch), for tasks whose samples have no width to bucket by.
+
+    Parameters
+    ----------
+    n : int
+        Dataset size.
+    batch_size : int
+    seed : int
+        With the epoch (:meth:`set_epoch`), fixes the order: the same on every DDP rank and after a resume.
+    drop_last : bool
+        Drop the last, smaller batch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int = 42, drop_last: bool = False):
+        if n < 0 or batch_size < 1:
+            raise ValueError(f"ShuffledBatchSampler: need n >= 0 and batch_size >= 1, got {n}, {batch_size}")
+        self.n, self.batch_size, self.seed, self.drop_last = n, batch_size, seed, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+        for i in range(0, len(self) * self.batch_size, self.batch_size):
+            yield order[i: i + self.batch_size].tolist()
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+
+class _RankBatches(Sampler[list[int]]):
+    """One process's share of an epoch's global batches: capped, trimmed to a multiple of the world size, strided."""
+
+    def __init__(self, sampler: Sampler, rank: int, world: int, max_batches: int | None):
+        self.sampler, self.rank, self.world, self.max_batches = sampler, rank, world, max_batches
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def _global(self) -> list[list[int]]:
+        batches = list(self.sampler)
+        if self.max_batches is not None:
+            batches = batches[: self.max_batches]
+        return batches[: len(batches) - len(batches) % self.world]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._global()[self.rank:: self.world])
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        if self.max_batches is not None:
+            n = min(n, self.max_batches)
+        return n // self.world
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a ``DistributedDataParallel`` wrapper (or ``model`` itself)."""
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def move_to(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
+    """Move every tensor in a (nested) dict/list/tuple batch to ``device``; other values are kept as they are."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=non_blocking)
+    if isinstance(batch, dict):
+        return {k: move_to(v, device, non_blocking) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)) and any(isinstance(v, (torch.Tensor, dict, list, tuple)) for v in batch):
+        return type(batch)(move_to(v, device, non_blocking) for v in batch)
+    return batch
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` → CUDA if available, else CPU; anything else is passed to :class:`torch.device`."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def snapshot_path(run_dir: str | os.PathLike, value: float) -> Path:
+    """``run_dir/snapshot-<value>.pt``: the weights of the first epoch whose metric reached ``value``
+    (:attr:`TrainConfig.snapshots_at`; the format of ``best.pt``)."""
+    return Path(run_dir) / f"snapshot-{float(value):g}.pt"
+
+
+def _reached(value: float, target: float, mode: str) -> bool:
+    if not math.isfinite(value):
+        return False
+    return value <= target if mode == "min" else value >= target
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load the ``"model"`` state dict of a ``best.pt`` or ``last.pt`` into ``model`` (in place); returns it."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    unwrap(model).load_state_dict(state["model"])
+    return model
+
+
+def _save(obj: dict, path: Path) -> None:
+    """``torch.save`` through :func:`mtlnb.core.io.atomic_path`: an interrupted write never leaves a broken checkpoint."""
+    with io.atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    """The whole log as CSV (floats in Python's shortest round-trip form, so equal runs give equal files)."""
+    buf = StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    io.write_text(path, buf.getvalue())
+
+
+def _rng_state() -> dict:
+    """This process's random-number states as tensors and plain values (``weights_only``-loadable)."""
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": (kind, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, cached),
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, key, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(state["python"])
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    if value is None or not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value < best if mode == "min" else value > best
+
+
+def _check_resumable(saved: dict, config: TrainConfig, path: Path) -> None:
+    diff = {k: (saved.get(k), getattr(config, k)) for k in RESUME_FIELDS if saved.get(k) != getattr(config, k)}
+    if diff:
+        detail = ", ".join(f"{k}: checkpoint {a!r} vs config {b!r}" for k, (a, b) in diff.items())
+        raise ValueError(f"{path} was trained with different settings ({detail}); resume with the same settings "
+                         "or use a new run folder")
+
+
+class _Distributed:
+    """Rank, world size and the few collectives the loop needs; a no-op stand-in with one process."""
+
+    def __init__(self, device: torch.device):
+        self.created = False
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            self.created = True
+        self.active = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        self.rank = dist.get_rank() if self.active else 0
+        self.world = dist.get_world_size() if self.active else 1
+        self.local_rank = int(os.environ.get("LOCAL_RANK", self.rank)) if self.active else 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+    def broadcast(self, obj: Any) -> Any:
+        if not self.active:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, obj: Any) -> list:
+        if not self.active:
+            return [obj]
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.active:
+            dist.all_reduce(t)
+        return t
+
+    def sync_buffers(self, model: nn.Module) -> None:
+        """Give every rank rank 0's buffers (BatchNorm statistics), which DDP otherwise leaves as each rank's own
+        after the last step of an epoch."""
+        if self.active:
+            for buf in model.buffers():
+                dist.broadcast(buf, src=0)
+
+    def close(self) -> None:
+        if self.created:
+            dist.destroy_process_group()
+
+
+def _make_optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=True,
+                           weight_decay=config.weight_decay)
+
+
+def _train_epoch(net, task, loader, optimizer, scaler, params, config, device, pin, autocast, desc, bars):
+    """One pass over this process's batches; returns ``[loss sum, steps]`` (float64, on the device)."""
+    net.train()
+    total = torch.zeros(2, dtype=torch.float64, device=device)
+    one = torch.ones((), dtype=torch.float64, device=device)
+    bar = tqdm(loader, desc=desc, leave=False, disable=not bars, dynamic_ncols=True)
+    for step, batch in enumerate(bar):
+        batch = move_to(batch, device, non_blocking=pin)
+        with autocast():
+            loss = task.loss(net, batch)
+        if not torch.isfinite(loss.detach()).item():
+            ids = batch.get("ids") if isinstance(batch, dict) else None
+            raise FloatingPointError(f"non-finite training loss {loss.item()} at {desc}, step "
+                                     f"{step + 1}" + (f", samples {ids}" if ids is not None else ""))
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if config.grad_clip is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
+            nn.utils.clip_grad_norm_(params, config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        total += torch.stack([loss.detach().double(), one])
+        if bars:
+            bar.set_postfix(loss=f"{loss.item():.4g}")
+    bar.close()
+    return total
+
+
+def _validate(model, task, loader, device, pin, autocast, bars) -> dict[str, float]:
+    """``task.evaluate`` on the unwrapped model in eval mode, keys prefixed with ``val_``."""
+    model.eval()
+    with torch.no_grad(), autocast():
+        batches = (move_to(b, device, non_blocking=pin)
+                   for b in tqdm(loader, desc="validation", leave=False, disable=not bars, dynamic_ncols=True))
+        return {f"val_{k}": float(v) for k, v in task.evaluate(model, batches).items()}
+
+
+def train(model: nn.Module, task: Task, train_dataset, val_dataset, run_dir: str | os.PathLike,
+          config: TrainConfig = TrainConfig()) -> TrainResult:
+    """Train ``model`` on ``task``, selecting the epoch by validation, resumably, into ``run_dir``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Built by the caller (seed before building it for a reproducible initialisation).  Moved to the device and
+        trained in place; only parameters with ``requires_grad`` are optimised (GradSPSA's frozen OMR is not).
+    task : Task
+        Loss, evaluation, collation and batching (e.g. :func:`mtlnb.camera_primus.networks.ctc_tasks.omr_task`).
+    train_dataset, val_dataset : torch.utils.data.Dataset
+        Map-style datasets whose items ``task.collate`` understands; neither may be empty.
+    run_dir : path
+        Folder of ``log.csv``, ``last.pt`` and ``best.pt`` (created if needed); resumed from when it holds
+        ``last.pt``.
+    config : TrainConfig
+
+    Returns
+    -------
+    TrainResult
+        Best value and epoch of ``task.metric``, finished epochs and the log rows.
+
+    Raises
+    ------
+    ValueError
+        Bad task, empty datasets, a metric the task does not produce, or a ``last.pt`` trained with other
+        ``RESUME_FIELDS``.
+    FloatingPointError
+        A non-finite training loss (the epoch, step and, when the batch has ``ids``, the samples are named).
+    """
+    missing = [n for n in ("metric", "mode", "collate", "batch_sampler", "loss", "evaluate") if not hasattr(task, n)]
+    if missing:
+        raise ValueError(f"train: the task {type(task).__name__} lacks {missing} (see mtlnb.core.training.Task)")
+    if task.mode not in ("min", "max"):
+        raise ValueError(f"task.mode must be 'min' or 'max', got {task.mode!r}")
+    if len(train_dataset) == 0 or len(val_dataset) == 0:
+        raise ValueError(f"train: empty dataset (train {len(train_dataset)}, validation {len(val_dataset)} samples)")
+    run_dir = Path(run_dir)
+    log_path, last_path, best_path = run_dir / "log.csv", run_dir / "last.pt", run_dir / "best.pt"
+
+    device = resolve_device(config.device)
+    ddp = _Distributed(device)
+    try:
+        if ddp.active and device.type == "cuda":
+            device = torch.device("cuda", ddp.local_rank)
+            torch.cuda.set_device(device)
+        ckpt = torch.load(last_path, map_location="cpu", weights_only=True) if last_path.exists() else None
+        if ckpt is not None:
+            _check_resumable(ckpt["config"], config, last_path)
+            if ckpt["best"]["metric"] != task.metric:
+                raise ValueError(f"{last_path} selects by {ckpt['best']['metric']!r}, the task by {task.metric!r}; "
+                                 "use a new run folder")
+        start = ckpt["epoch"] if ckpt else 0
+        history = list(ckpt["history"]) if ckpt else []
+        best = dict(ckpt["best"]) if ckpt else {"metric": task.metric, "mode": task.mode, "value": None, "epoch": 0}
+
+        def result() -> TrainResult:
+            value = best["value"]
+            return TrainResult(run_dir, task.metric, task.mode, math.nan if value is None else value,
+                               best["epoch"], len(history), start, history)
+
+        if start >= config.epochs:  # a finished run: nothing to train
+            if config.restore_best and best_path.exists():
+                load_weights(model, best_path)
+            return result()
+
+        model.to(device)
+        if ckpt:
+            model.load_state_dict(ckpt["model"])
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("train: the model has no parameter with requires_grad")
+        optimizer = _make_optimizer(params, config)
+        use_amp = config.amp and device.type == "cuda"
+        amp_dtype = getattr(torch, config.amp_dtype)
+        if use_amp and amp_dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
+            amp_dtype = torch.float16  # pre-Ampere GPUs: fp16 with loss scaling instead
+        scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype is torch.float16)
+        if ckpt:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            if ckpt["scaler"] is not None and scaler.is_enabled():
+                scaler.load_state_dict(ckpt["scaler"])
+            states = ckpt["rng"]
+            if len(states) == ddp.world:
+                _set_rng_state(states[ddp.rank])
+            else:
+                warnings.warn(f"{last_path}: saved by {len(states)} processes, resumed by {ddp.world}; "
+                              "random states re-seeded, so this run will not repeat the original exactly",
+                              stacklevel=2)
+                _seed_all(config.seed + 1000 * start + ddp.rank)
+        else:
+            _seed_all(config.seed + ddp.rank)
+
+        net = model
+        if ddp.active:
+            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                          find_unused_parameters=config.find_unused_parameters)
+
+        pin = config.pin_memory and device.type == "cuda"
+        loader_rng = torch.Generator()  # worker seeds, re-seeded per epoch so that resumes repeat them
+
+        def loader(dataset, batches) -> DataLoader:
+            return DataLoader(dataset, batch_sampler=batches, collate_fn=task.collate, num_workers=config.num_workers,
+                              pin_memory=pin, generator=loader_rng, persistent_workers=config.num_workers > 0)
+
+        train_batches = _RankBatches(task.batch_sampler(train_dataset, config.batch_size, config.seed),
+                                     ddp.rank, ddp.world, config.max_batches_per_epoch)
+        if len(train_batches) == 0:
+            raise ValueError(f"train: no training batch per process ({len(train_dataset)} samples, batch "
+                             f"{config.batch_size}, {ddp.world} processes, cap {config.max_batches_per_epoch})")
+        train_loader = loader(train_dataset, train_batches)
+        val_batches = task.batch_sampler(val_dataset, config.eval_batch_size or config.batch_size, config.seed)
+        val_loader = loader(val_dataset, val_batches) if ddp.main else None
+        autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if use_amp else nullcontext
+        bars = config.progress and ddp.main
+
+        if ddp.main and ckpt:
+            _write_log(log_path, history)  # drop rows of an epoch that was logged but not checkpointed
+        for epoch in range(start, config.epochs):
+            t0 = time.perf_counter()
+            loader_rng.manual_seed(int(np.random.SeedSequence([config.seed, epoch, ddp.rank]).generate_state(1)[0]))
+            train_batches.set_epoch(epoch)
+            total = _train_epoch(net, task, train_loader, optimizer, scaler, params, config, device, pin, autocast,
+                                 f"epoch {epoch + 1}/{config.epochs}", bars)
+            loss_sum, steps = ddp.all_reduce_sum(total).tolist()
+            ddp.sync_buffers(model)
+
+            metrics = _validate(model, task, val_loader, device, pin, autocast, bars) if ddp.main else None
+            metrics = ddp.broadcast(metrics)
+            if task.metric not in metrics:
+                raise ValueError(f"task.metric {task.metric!r} is not among the validation metrics {sorted(metrics)}")
+            row = {"epoch": epoch + 1, "train_loss": loss_sum / steps, **metrics,
+                   "seconds": time.perf_counter() - t0, "lr": optimizer.param_groups[0]["lr"]}
+            row["seconds"] = ddp.broadcast(row["seconds"])
+            history.append(row)
+            improved = _improved(metrics[task.metric], best["value"], task.mode)
+            if improved:
+                best.update(value=metrics[task.metric], epoch=epoch + 1)
+            rng = ddp.gather(_rng_state())
+            if ddp.main:
+                # Order matters for crash safety: last.pt is written last, so a resume never sees a newer log or
+                # best.pt than its own epoch without repeating (identically, on the CPU) that epoch.
+                _write_log(log_path, history)
+                state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                if improved:
+                    _save({"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "metric": task.metric,
+                           "value": best["value"], "model": state, "config": asdict(config)}, best_path)
+                for target in config.snapshots_at:  # an existing file is an earlier epoch's: the first one counts
+                    snap = snapshot_path(run_dir, target)
+                    if not snap.exists() and _reached(metrics[task.metric], target, task.mode):
+                        _save({"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "metric": task.metric,
+                               "value": metrics[task.metric], "target": float(target), "model": state,
+                               "config": asdict(config)}, snap)
+                _save({"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "model": state,
+                       "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if scaler.is_enabled()
+                       else None, "best": dict(best), "history": history, "rng": rng, "config": asdict(config)},
+                      last_path)
+                if bars:
+                    shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
+                    tqdm.write(f"epoch {epoch + 1}/{config.epochs}: {shown}" + (" *" if improved else ""))
+            ddp.barrier()
+
+        if config.restore_best and best_path.exists():
+            load_weights(model, best_path)
+        return result()
+    finally:
+        ddp.close()

@@ -1,0 +1,790 @@
+"""Training the piano networks with the shared loop: the task, the paper's grids, the grid runner, the LR range test.
+
+What the paper fixes (Kelz et al. 2019, §V) and where it is used here:
+
+- SGD with momentum 0.9 and Nesterov, minibatch 64, 680,000 updates = 20,000 × 34 (:func:`run_grid`: ``updates``
+  and ``evals``; the loop's "epoch" is one block of ``updates / evals`` updates followed by a validation pass, so
+  the paper's set-up is ``updates=680_000, evals=34``), η ∈ {0.01, 0.05}.
+- Loss L = Σ_m λ_m L_m (:class:`PianoTask`); hard sharing with λ_on = λ_int = λ_off = 1 and the eleven
+  (λ_vel, λ_sus) rows of Tables I/II (:data:`TASK_WEIGHT_ROWS`); cross-stitch with all λ = 1 ("possible to weigh
+  *all* tasks equally"), four networks ({detached, full} × {balanced, imbalanced}) per η (Tables III/IV).
+- A diverged configuration is shown as "–" (:func:`run_grid` records ``status="diverged"``; the paper retried
+  "with different random parameter initialization": ``restarts``).
+- The learning-rate range test (Smith 2018) as in the authors' code (:func:`lr_range_test`).
+
+What a run leaves in its folder: the shared loop's ``log.csv``, ``last.pt``, ``best.pt``; ``status.json``; and for
+cross-stitch networks ``alphas.json``, the α of every unit at initialisation and after every validation pass
+(:class:`AlphaLog`, read with :func:`alpha_history`: the "α over training" of notebook 08).
+
+Where the paper is silent (our choices):
+
+- **Regression loss**: mean squared error for velocity and sustain.  R² (the reported measure) is one minus a
+  normalised squared error, so MSE optimises what is measured; binary cross-entropy would need outputs in [0, 1],
+  which a (straight-through) ReLU does not guarantee.  ``regression_loss="bce"`` is not offered for that reason;
+  ``"huber"`` is (``torch.nn.functional.smooth_l1_loss``), should outliers matter.
+- **Loss reduction**: each L_m is the mean over its batch and keys (ICASSP19's ``BCEWithLogitsLoss(reduction=
+  "mean")``), so λ_m compares tasks of 88 and of 1 output on the same scale.
+- **Training samples** are frames drawn uniformly with replacement from all training frames (:class:`RandomBatches`):
+  at 680,000 × 64 draws from 25 M frames this is indistinguishable from ICASSP19's per-epoch permutation and needs
+  no 25 M-element permutation.
+- **Which model is reported**: the one after the last update (``select="last"``); the paper names no early
+  stopping or model selection, only the fixed number of updates.  ``select="best"`` takes the best validation
+  value of ``metric`` instead.
+- **Divergence**: a non-finite training loss (the loop raises), a non-finite validation loss, or an epoch whose
+  mean training loss exceeds ``blowup`` (10) × the lowest one so far.
+- **λ = 0**: the head stays in the network (the paper compares models of "roughly the same amount of parameters")
+  but gets no loss; its R² is shown as "–", as in the paper's tables.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset, Sampler
+from tqdm.auto import tqdm
+
+from mtlnb.core import io, training
+from mtlnb.piano import maestro, data as piano_data, metrics as piano_metrics
+from mtlnb.piano import networks as piano_models
+
+TASKS = piano_models.TASKS
+BINARY = piano_models.BINARY
+REGRESSION = piano_models.REGRESSION
+LEARNING_RATES = (0.01, 0.05)  # η of Tables I/III and II/IV
+PAPER_UPDATES = 680_000  # 20,000 × 34 (§V)
+PAPER_EVALS = 34  # the factor 34 of "20.000 × 34": we validate after every 20,000 updates
+REGRESSION_LOSSES = ("mse", "huber")
+
+# Tables I/II, rows 1–11: (λ_vel, λ_sus); λ_on = λ_int = λ_off = 1.  Row 11's λ_vel is blank in the text of
+# Table II; Table I gives 1, and both tables list the same grid (their rows 1–10 agree).
+TASK_WEIGHT_ROWS = ((0.0, 0.0), (0.0, 0.01), (0.0, 0.1), (0.01, 0.0), (0.01, 0.01), (0.01, 0.1), (0.1, 0.0),
+                    (0.1, 0.01), (0.1, 0.1), (0.5, 0.0), (1.0, 0.0))
+CROSS_STITCH_ROWS = (("detached", "balanced"), ("detached", "imbalanced"), ("full", "balanced"),
+                     ("full", "imbalanced"))  # Tables III/IV, in the paper's row order
+_TABLES = {("hard", 0.01): "I", ("hard", 0.05): "II", ("cross_stitch", 0.01): "III", ("cross_stitch", 0.05): "IV"}
+
+
+# ------------------------------------------------------------------------------------------------------ data
+
+
+class PianoFrameBatches(Dataset):
+    """The frames of one split as samples that are read a whole batch at a time.
+
+    Item ``i`` is a dict ``{"x": (11, 144), "piece": int, <task>: (88,) or (1,)}`` (float32 tensors); the
+    DataLoader fetches batches through :meth:`__getitems__`, one vectorised read per batch (the same dict with a
+    leading batch axis), so a batch costs a few NumPy calls instead of 64 item calls.
+
+    Parameters
+    ----------
+    cache : mtlnb.piano.data.PianoCache
+    split : str, optional
+        "train", "validation", "test" or None (all pieces).
+    shuffle : bool
+        Training data (random batches, :class:`RandomBatches`) or evaluation data (in order,
+        :class:`SequentialBatches`); :meth:`PianoTask.batch_sampler` asks.
+    """
+
+    def __init__(self, cache: piano_data.PianoCache, split: str | None = "train", shuffle: bool = True):
+        self.frames = piano_data.PianoFrames(cache, split)
+        self.cache, self.split, self.shuffle = cache, split, shuffle
+        self.pieces = cache.select(split)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitems__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        idx = np.asarray(indices, dtype=np.int64)
+        x, y = self.frames.reader.batch(idx)
+        piece, _ = self.frames.reader.locate(idx)
+        return {"x": torch.from_numpy(x), "piece": torch.from_numpy(piece),
+                **{t: torch.from_numpy(v) for t, v in y.items()}}
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        batch = self.__getitems__([int(index)])
+        return {k: v[0] for k, v in batch.items()}
+
+
+class RandomBatches(Sampler[list[int]]):
+    """``n_batches`` batches of indices drawn uniformly with replacement; seeded by (seed, epoch)."""
+
+    def __init__(self, n: int, batch_size: int, n_batches: int, seed: int = 0):
+        if n < 1 or batch_size < 1 or n_batches < 1:
+            raise ValueError(f"RandomBatches: need n, batch_size, n_batches >= 1, got {n}, {batch_size}, {n_batches}")
+        self.n, self.batch_size, self.n_batches, self.seed, self.epoch = n, batch_size, n_batches, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        for _ in range(self.n_batches):
+            yield rng.integers(0, self.n, self.batch_size).tolist()
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+
+class SequentialBatches(Sampler[list[int]]):
+    """All indices in order, in batches of ``batch_size`` (evaluation)."""
+
+    def __init__(self, n: int, batch_size: int):
+        if n < 0 or batch_size < 1:
+            raise ValueError(f"SequentialBatches: need n >= 0 and batch_size >= 1, got {n}, {batch_size}")
+        self.n, self.batch_size = n, batch_size
+
+    def set_epoch(self, epoch: int) -> None:  # the order never changes
+        pass
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for a in range(0, self.n, self.batch_size):
+            yield list(range(a, min(a + self.batch_size, self.n)))
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+
+# ------------------------------------------------------------------------------------------------------ task
+
+
+def _weights(weights: dict[str, float] | None) -> dict[str, float]:
+    w = {t: 1.0 for t in TASKS}
+    if weights:
+        unknown = sorted(set(weights) - set(TASKS))
+        if unknown:
+            raise ValueError(f"task weights: unknown task(s) {unknown}; the tasks are {TASKS}")
+        w.update({t: float(v) for t, v in weights.items()})
+    bad = {t: v for t, v in w.items() if not (v >= 0 and math.isfinite(v))}
+    if bad:
+        raise ValueError(f"task weights must be finite and >= 0, got {bad}")
+    return w
+
+
+class PianoTask:
+    """The piano study as a :class:`mtlnb.core.training.Task`: L = Σ_m λ_m L_m and the framewise metrics.
+
+    Parameters
+    ----------
+    weights : dict task -> λ, optional
+        Missing tasks weigh 1 (the paper's λ_on = λ_int = λ_off = 1); a weight of 0 drops the task's loss.
+    batches_per_epoch : int
+        Training batches between two validations (the sampler draws exactly these).
+    regression_loss : {"mse", "huber"}
+        Loss of velocity and sustain (module docstring: MSE, our choice).
+    metric : str
+        Key of :meth:`evaluate` that selects ``best.pt`` (prefixed ``val_`` in the log).
+    threshold : float
+        Decision threshold of the framewise F1.
+    hooks : sequence of callables, optional
+        Each is called with the model after every validation pass (the loop has no other per-epoch hook): e.g. an
+        :class:`AlphaLog` recording the cross-stitch α over training, or a progress bar.
+    """
+
+    mode = "max"
+
+    def __init__(self, weights: dict[str, float] | None = None, batches_per_epoch: int = 20_000,
+                 regression_loss: str = "mse", metric: str = "frames_f1", threshold: float = 0.5,
+                 hooks: Sequence = ()):
+        if regression_loss not in REGRESSION_LOSSES:
+            raise ValueError(f"PianoTask: regression_loss must be one of {REGRESSION_LOSSES}, got {regression_loss!r}")
+        if batches_per_epoch < 1:
+            raise ValueError(f"PianoTask: batches_per_epoch must be >= 1, got {batches_per_epoch}")
+        self.weights = _weights(weights)
+        self.batches_per_epoch, self.regression_loss, self.threshold = batches_per_epoch, regression_loss, threshold
+        self.metric = f"val_{metric}"
+        self.hooks = tuple(hooks)
+
+    # -- the Task protocol
+    def collate(self, items):
+        if isinstance(items, dict):  # PianoFrameBatches.__getitems__ already built the batch
+            return items
+        return {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
+
+    def batch_sampler(self, dataset, batch_size: int, seed: int) -> Sampler:
+        if getattr(dataset, "shuffle", False):
+            return RandomBatches(len(dataset), batch_size, self.batches_per_epoch, seed)
+        return SequentialBatches(len(dataset), batch_size)
+
+    def task_losses(self, outputs: dict[str, torch.Tensor], batch: dict) -> dict[str, torch.Tensor]:
+        """L_m of every task with λ_m > 0 (each a mean over batch and keys), in float32."""
+        out = {}
+        for t, w in self.weights.items():
+            if w == 0 or t not in outputs:
+                continue
+            y, target = outputs[t].float(), batch[t].float()
+            if t in BINARY:
+                out[t] = F.binary_cross_entropy_with_logits(y, target)
+            elif self.regression_loss == "mse":
+                out[t] = F.mse_loss(y, target)
+            else:
+                out[t] = F.smooth_l1_loss(y, target, beta=0.1)
+        return out
+
+    def loss(self, model: nn.Module, batch: dict) -> torch.Tensor:
+        losses = self.task_losses(model(batch["x"]), batch)
+        if not losses:
+            raise ValueError("PianoTask: every task weight is 0 (or no head matches a weighted task)")
+        return sum(self.weights[t] * v for t, v in losses.items())
+
+    def evaluate(self, model: nn.Module, batches: Iterable) -> dict[str, float]:
+        acc = piano_metrics.FramewiseAccumulator(self.threshold)
+        loss_sum, n = 0.0, 0
+        for batch in batches:
+            outputs = model(batch["x"])
+            losses = self.task_losses(outputs, batch)
+            loss_sum += float(sum(self.weights[t] * v for t, v in losses.items())) * len(batch["x"])
+            n += len(batch["x"])
+            pred = piano_models.activations(outputs)
+            acc.update({t: v.float().cpu().numpy() for t, v in pred.items()},
+                       {t: batch[t].float().cpu().numpy() for t in pred}, batch["piece"].cpu().numpy())
+        result = acc.result()
+        result["loss"] = loss_sum / n if n else float("nan")
+        result["mean_f1"] = float(np.mean([result[f"{t}_f1"] for t in BINARY if f"{t}_f1" in result]))
+        for hook in self.hooks:
+            hook(model)
+        return result
+
+
+# ----------------------------------------------------------------------------------------------------- grids
+
+
+@dataclass(frozen=True)
+class PianoRun:
+    """One configuration of the study: a network, a learning rate and the task weights."""
+
+    model: piano_models.ModelSpec  # which network
+    lr: float  # η
+    weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # λ per task in TASKS order
+    table: str | None = None  # "I" .. "IV" where the run is a cell of a paper table
+    row: int | None = None  # the paper's row number (1-based)
+
+    @property
+    def lambdas(self) -> dict[str, float]:
+        return dict(zip(TASKS, self.weights))
+
+    @property
+    def name(self) -> str:
+        """Folder name, unique within a grid."""
+        m = self.model
+        size = f"-m{m.maps}" if m.maps is not None else ""
+        if m.stem is not None:
+            size += "-stem" + "_".join(f"{c}x{kt}x{kf}" for c, kt, kf in m.stem)
+        if m.arch == "hard":
+            return f"hard{size}-lr{self.lr:g}-vel{self.weights[3]:g}-sus{self.weights[4]:g}"
+        lam = "" if all(w == 1 for w in self.weights) else "-w" + "_".join(f"{w:g}" for w in self.weights)
+        alpha = "" if m.alpha == "task" else f"-alpha_{m.alpha}"
+        return f"cross_stitch{size}-{m.mode}-{m.init}{alpha}-lr{self.lr:g}{lam}"
+
+
+def _checked_rows(rows: Sequence[int] | None, n: int, where: str) -> list[int]:
+    """1-based table rows (all ``n`` when None); ``ValueError`` naming ``where`` for a row outside 1..n."""
+    rows = list(range(1, n + 1)) if rows is None else list(rows)
+    bad = [r for r in rows if not 1 <= r <= n]
+    if bad:
+        raise ValueError(f"{where}: row {bad[0]} is not one of 1..{n}")
+    return rows
+
+
+def task_weight_grid(lr: float, rows: Sequence[int] | None = None, maps: int | None = None) -> list[PianoRun]:
+    """Tables I (η = 0.01) / II (η = 0.05): hard sharing, the eleven (λ_vel, λ_sus) rows (``rows``: 1-based
+    subset)."""
+    runs = []
+    for r in _checked_rows(rows, len(TASK_WEIGHT_ROWS), "task_weight_grid"):
+        vel, sus = TASK_WEIGHT_ROWS[r - 1]
+        runs.append(PianoRun(piano_models.ModelSpec("hard", maps=maps), lr, (1.0, 1.0, 1.0, vel, sus),
+                             _TABLES.get(("hard", lr)), r))
+    return runs
+
+
+def cross_stitch_grid(lr: float, rows: Sequence[int] | None = None, maps: int | None = None,
+                      alpha: str = "task") -> list[PianoRun]:
+    """Tables III (η = 0.01) / IV (η = 0.05): {detached, full} × {balanced, imbalanced}, all λ = 1
+    (``rows``: 1-based subset of :data:`CROSS_STITCH_ROWS`)."""
+    runs = []
+    for r in _checked_rows(rows, len(CROSS_STITCH_ROWS), "cross_stitch_grid"):
+        mode, init = CROSS_STITCH_ROWS[r - 1]
+        runs.append(PianoRun(piano_models.ModelSpec("cross_stitch", mode, init, maps, alpha), lr, (1.0,) * 5,
+                             _TABLES.get(("cross_stitch", lr)), r))
+    return runs
+
+
+def paper_grid(learning_rates: Sequence[float] = LEARNING_RATES, rows: Sequence[int] | None = None,
+               cross_stitch_rows: Sequence[int] | None = None, maps: int | None = None) -> list[PianoRun]:
+    """All configurations of Tables I–IV (2 × 11 + 2 × 4 = 30 at the paper's settings), or the chosen rows."""
+    runs = []
+    for lr in learning_rates:
+        runs += task_weight_grid(lr, rows, maps)
+    for lr in learning_rates:
+        runs += cross_stitch_grid(lr, cross_stitch_rows, maps)
+    return runs
+
+
+def profile_grid(piano_profile) -> tuple[list[PianoRun], "GridSettings"]:
+    """The runs and settings a :class:`mtlnb.profiles.PianoProfile` asks for."""
+    p = piano_profile
+    runs = paper_grid(p.learning_rates, p.grid_rows, p.cross_stitch_rows, p.maps)
+    return runs, GridSettings(updates=p.updates, evals=min(p.evals, p.updates), batch_size=p.batch,
+                              restarts=p.restarts)
+
+
+# ---------------------------------------------------------------------------------------------------- runner
+
+
+@dataclass(frozen=True)
+class GridSettings:
+    """How every run of a grid is trained; the defaults are the paper's."""
+
+    updates: int = PAPER_UPDATES  # SGD updates per run (§V: 680,000)
+    evals: int = PAPER_EVALS  # validation passes, evenly spaced (§V's 20,000 × 34)
+    batch_size: int = 64  # §V
+    eval_batch_size: int = 1024  # frames per validation batch: only speed, no effect on the numbers
+    seed: int = 0  # initialisation, noise and batch order; restart k uses seed + k
+    restarts: int = 0  # extra attempts with new seeds before a configuration counts as diverged (§V: "repeated")
+    select: str = "last"  # "last" (the model after all updates) or "best" (best validation `metric`)
+    blowup: float = 10.0  # epoch mean loss above blowup × the lowest one so far counts as divergence
+    regression_loss: str = "mse"  # velocity / sustain loss (module docstring)
+    device: str = "auto"  # the loop's device choice
+    progress: bool = False  # tqdm bars of the loop
+
+    def __post_init__(self) -> None:
+        if self.updates < 1 or self.evals < 1 or self.evals > self.updates:
+            raise ValueError(f"GridSettings: need 1 <= evals <= updates, got evals={self.evals}, "
+                             f"updates={self.updates}")
+        if self.select not in ("last", "best"):
+            raise ValueError(f"GridSettings.select must be 'last' or 'best', got {self.select!r}")
+        if self.restarts < 0 or self.blowup <= 1:
+            raise ValueError(f"GridSettings: need restarts >= 0 and blowup > 1, got {self.restarts}, {self.blowup}")
+
+    @property
+    def updates_per_eval(self) -> int:
+        return self.updates // self.evals
+
+
+def _diverged(history: list[dict], blowup: float) -> str | None:
+    """Why a finished run counts as diverged, or None."""
+    best = math.inf
+    for row in history:
+        loss, val = row["train_loss"], row.get("val_loss", 0.0)
+        if not (math.isfinite(loss) and math.isfinite(val)):
+            return f"non-finite loss after epoch {row['epoch']}"
+        if loss > blowup * best:
+            return f"training loss {loss:.4g} after epoch {row['epoch']} > {blowup:g} × the best {best:.4g}"
+        best = min(best, loss)
+    return None
+
+
+def _attempt(run: PianoRun, seed: int, train_data, val_data, folder: Path, s: GridSettings, bar=None) -> dict:
+    """Train one attempt (resumably) and return its status and selected log row; ``bar`` (tqdm, in updates)
+    advances after every validation."""
+    status_path = folder / "status.json"
+    if status_path.exists():
+        status = io.read_json(status_path)
+        if status["status"] == "diverged" or status.get("updates") == s.updates:
+            return status
+    torch.manual_seed(seed)
+    model = run.model.build()
+    # Epochs already trained in this folder (a resumed run): the α recorder numbers the coming validations from
+    # there, and the progress bar counts them as done.
+    done = 0
+    if (folder / "last.pt").exists():
+        done = int(torch.load(folder / "last.pt", map_location="cpu", weights_only=True)["epoch"])
+    hooks = []
+    if bar is not None:
+        bar.update(done * s.updates_per_eval)
+        hooks.append(lambda _: bar.update(s.updates_per_eval))
+    if cross_stitch_alphas(model):
+        recorder = AlphaLog(folder / ALPHA_FILE, s.updates_per_eval, start_epoch=done)
+        if done == 0:
+            recorder.record(model, epoch=0)  # the initial α (balanced or imbalanced)
+        hooks.append(recorder)
+    task = PianoTask(run.lambdas, s.updates_per_eval, s.regression_loss, hooks=hooks)
+    config = training.TrainConfig(epochs=s.evals, batch_size=s.batch_size, optimizer="sgd_nesterov", lr=run.lr,
+                                  momentum=0.9, seed=seed, max_batches_per_epoch=s.updates_per_eval,
+                                  eval_batch_size=s.eval_batch_size, device=s.device,
+                                  restore_best=s.select == "best", progress=s.progress)
+    t0 = time.perf_counter()
+    try:
+        result = training.train(model, task, train_data, val_data, folder, config)
+        history, reason = result.history, _diverged(result.history, s.blowup)
+    except FloatingPointError as e:
+        history, reason = [], str(e)
+    status = {"status": "diverged" if reason else "ok", "reason": reason or "", "seed": seed,
+              "updates": s.updates, "seconds": time.perf_counter() - t0, "row": {}}
+    if not reason:
+        pick = history[-1] if s.select == "last" else max(
+            history, key=lambda r: r[task.metric] if math.isfinite(r[task.metric]) else -math.inf)
+        status["row"] = {k: float(v) for k, v in pick.items()}
+    io.write_json(status_path, status)
+    return status
+
+
+def run_grid(runs: Sequence[PianoRun], cache: piano_data.PianoCache, root: str | Path,
+             settings: GridSettings = GridSettings(), val_split: str = "validation",
+             progress: bool = False) -> pd.DataFrame:
+    """Train every configuration into ``root/<run.name>`` and collect the framewise results.
+
+    Resumable: a finished configuration is read back from its ``status.json``; an interrupted one continues from
+    its ``last.pt`` (the shared loop).  A configuration counts as diverged when every attempt (1 + ``restarts``,
+    attempt k seeded ``seed + k``, in ``<name>`` and ``<name>-restart<k>``) diverged.
+
+    Parameters
+    ----------
+    runs : sequence of PianoRun
+        E.g. :func:`paper_grid`, :func:`task_weight_grid`, :func:`cross_stitch_grid`.
+    cache : mtlnb.piano.data.PianoCache
+        Holds the "train" split and ``val_split``.
+    root : path
+    settings : GridSettings
+    val_split : str
+        Where the metrics come from (the paper: MAESTRO's validation split).
+    progress : bool
+        One tqdm bar over the grid's updates, advanced at every validation (``settings.progress`` adds the loop's
+        bars per update instead: too many lines for the executed notebook of a long run).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run: ``table, row, arch, mode, init, lr, lambda_<task>..., status`` ("ok" / "diverged"),
+        ``reason, attempts, seed, epoch, seconds``, the per-piece metrics ``onsets_f1, frames_f1, offsets_f1,
+        velocity_r2, sustain_r2`` (the paper's columns), their ``*_micro`` twins, ``loss`` and ``run_dir``.
+        Metrics of a diverged run, and R² of a task with λ = 0, are NaN (shown as "–" by
+        :func:`mtlnb.piano.paper_tables.format_table`).
+    """
+    root = Path(root)
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"run_grid: two runs share a folder name ({sorted(n for n in names if names.count(n) > 1)})")
+    train_data = PianoFrameBatches(cache, "train", shuffle=True)
+    val_data = PianoFrameBatches(cache, val_split, shuffle=False)
+    rows = []
+    bar = tqdm(total=len(runs) * settings.updates_per_eval * settings.evals, desc="grid", unit="update",
+               disable=not progress, smoothing=0)
+    for k, run in enumerate(runs):
+        status, attempt = None, 0
+        for attempt in range(settings.restarts + 1):
+            folder = root / (run.name if attempt == 0 else f"{run.name}-restart{attempt}")
+            bar.set_postfix_str(f"run {k + 1}/{len(runs)}: {folder.name}")
+            status = _attempt(run, settings.seed + attempt, train_data, val_data, folder, settings, bar)
+            if status["status"] == "ok":
+                break
+        bar.n = (k + 1) * settings.updates_per_eval * settings.evals  # exact after finished, resumed or restarted runs
+        bar.refresh()
+        metrics = {k[4:]: v for k, v in status["row"].items() if k.startswith("val_")}
+        row = {"table": run.table, "row": run.row, "arch": run.model.arch,
+               "mode": run.model.mode if run.model.arch == "cross_stitch" else None,
+               "init": run.model.init if run.model.arch == "cross_stitch" else None, "lr": run.lr,
+               **{f"lambda_{t}": w for t, w in run.lambdas.items()}, "status": status["status"],
+               "reason": status["reason"], "attempts": attempt + 1, "seed": status["seed"],
+               "epoch": status["row"].get("epoch", float("nan")), "seconds": status["seconds"]}
+        for t in TASKS:
+            kind = "f1" if t in BINARY else "r2"
+            for suffix in ("", "_micro"):
+                value = metrics.get(f"{t}_{kind}{suffix}", float("nan"))
+                row[f"{t}_{kind}{suffix}"] = value if run.lambdas[t] > 0 else float("nan")
+        row["loss"] = metrics.get("loss", float("nan"))
+        row["run_dir"] = str(folder)
+        rows.append(row)
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------- what a run leaves behind
+
+ALPHA_FILE = "alphas.json"  # per run folder: the cross-stitch α after every validation pass (and at init)
+
+
+def cross_stitch_alphas(model: nn.Module) -> list[np.ndarray]:
+    """The α of every cross-stitch unit of ``model``, in layer order (empty for a hard-sharing net).
+
+    Returns
+    -------
+    list of ndarray float64
+        One (M, M) array per unit (α[m, j]: weight of task j's maps in task m's next input), or (M, M, C) for
+        per-channel α.
+    """
+    return [u.alpha.detach().cpu().double().numpy().copy() for u in model.modules()
+            if isinstance(u, piano_models.CrossStitchUnit)]
+
+
+class AlphaLog:
+    """Records :func:`cross_stitch_alphas` once per validation pass into a JSON file (atomic rewrite).
+
+    The file maps the epoch (0 = before training) to the α of every layer.  Keyed by epoch, so a resumed run
+    that repeats an epoch overwrites its snapshot instead of adding one; ``start_epoch`` is the number of epochs
+    already trained when the recorder is created (a resumed run).
+
+    Parameters
+    ----------
+    path : path
+        ``<run dir>/alphas.json``.
+    updates_per_epoch : int
+        SGD updates between two validations, stored to put snapshots on an update axis.
+    start_epoch : int
+    """
+
+    def __init__(self, path: str | Path, updates_per_epoch: int, start_epoch: int = 0):
+        self.path, self.updates_per_epoch, self.epoch = Path(path), int(updates_per_epoch), int(start_epoch)
+        self.data = io.read_json(self.path) if self.path.exists() else {"updates_per_epoch": self.updates_per_epoch,
+                                                                         "epochs": {}}
+
+    def __call__(self, model: nn.Module) -> None:
+        self.record(model)
+
+    def record(self, model: nn.Module, epoch: int | None = None) -> None:
+        """Store the α of ``model`` as ``epoch`` (default: the next epoch)."""
+        if epoch is None:
+            self.epoch += 1
+            epoch = self.epoch
+        self.data["epochs"][str(int(epoch))] = [a.tolist() for a in cross_stitch_alphas(model)]
+        io.write_json(self.path, self.data)
+
+
+@dataclass
+class AlphaHistory:
+    """The cross-stitch α of one run over training (:func:`alpha_history`)."""
+
+    epochs: np.ndarray  # int (E,): 0 = initialisation, k = after the k-th block of updates
+    updates: np.ndarray  # int (E,): SGD updates done at each snapshot
+    layers: list[np.ndarray]  # per cross-stitch unit: float (E, M, M) (per-channel α averaged over channels)
+    tasks: tuple[str, ...] = TASKS
+
+    def plot(self, snapshots: int = 3, title: str = ""):
+        """Heatmaps of α: one row per layer, one column per snapshot (first, evenly spaced ones, last).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+
+        picks = np.unique(np.linspace(0, len(self.epochs) - 1, min(snapshots, len(self.epochs))).round().astype(int))
+        fig, axes = plt.subplots(len(self.layers), len(picks), squeeze=False,
+                                 figsize=(2.3 * len(picks) + 0.8, 2.1 * len(self.layers)), layout="constrained")
+        short = [t[:3] for t in self.tasks]
+        # One colour scale for all panels, spanning the values drawn: α stay near their init (0.2, or 0.1/0.9),
+        # so a scale centred on 0 would hide the changes.
+        lo = min(float(layer[picks].min()) for layer in self.layers)
+        hi = max(float(layer[picks].max()) for layer in self.layers)
+        for r, layer in enumerate(self.layers):
+            for c, e in enumerate(picks):
+                ax = axes[r, c]
+                im = ax.imshow(layer[e], cmap="viridis", vmin=lo, vmax=max(hi, lo + 1e-6))
+                for (i, j), v in np.ndenumerate(layer[e]):
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if v < (lo + hi) / 2 else "black")
+                ax.set_xticks(range(len(short)), short, fontsize=7)
+                ax.set_yticks(range(len(short)), short, fontsize=7)
+                if r == 0:
+                    ax.set_title(f"{self.updates[e]:,} updates", fontsize=8)
+                if c == 0:
+                    ax.set_ylabel(f"unit {r + 1}\ninput of task", fontsize=8)
+        fig.colorbar(im, ax=axes, shrink=0.6, label="α (row: receiving task, column: source task)")
+        if title:
+            fig.suptitle(title, fontsize=9)
+        return fig
+
+
+def alpha_history(run_dir: str | Path) -> AlphaHistory:
+    """Read the α a cross-stitch run recorded (``<run_dir>/alphas.json``), snapshots in epoch order.
+
+    Raises
+    ------
+    FileNotFoundError
+        The run recorded none (a hard-sharing run, or one trained before α were recorded).
+    """
+    path = Path(run_dir) / ALPHA_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"alpha_history: {path} does not exist (not a cross-stitch run?)")
+    data = io.read_json(path)
+    epochs = sorted(int(e) for e in data["epochs"])
+    if not epochs:
+        raise ValueError(f"alpha_history: {path} holds no snapshot")
+    snaps = [data["epochs"][str(e)] for e in epochs]
+    layers = []
+    for k in range(len(snaps[0])):
+        a = np.array([snap[k] for snap in snaps], dtype=np.float64)
+        layers.append(a.mean(axis=3) if a.ndim == 4 else a)
+    return AlphaHistory(np.array(epochs), np.array(epochs) * int(data["updates_per_epoch"]), layers)
+
+
+def learning_curves(results: pd.DataFrame, updates_per_epoch: int) -> pd.DataFrame:
+    """The ``log.csv`` of every run of a :func:`run_grid` table, stacked.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        :func:`run_grid`'s table (its ``run_dir`` column).
+    updates_per_epoch : int
+        :attr:`GridSettings.updates_per_eval`, to put the curves on an update axis.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (run, validation): ``run`` (the folder name), ``table``, ``row``, ``arch``, ``updates`` and
+        the log's columns (``train_loss``, ``val_loss``, ``val_<task>_f1`` ...).  Runs without a log are left out.
+    """
+    parts = []
+    for r in results.itertuples(index=False):
+        log = Path(r.run_dir) / "log.csv"
+        if not log.is_file():
+            continue
+        df = pd.read_csv(log)
+        df.insert(0, "updates", df["epoch"] * updates_per_epoch)
+        for k, v in (("arch", r.arch), ("row", r.row), ("table", r.table), ("run", Path(r.run_dir).name)):
+            df.insert(0, k, v)
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def load_run_model(run: PianoRun, run_dir: str | Path, which: str = "last") -> nn.Module:
+    """The network of ``run`` with the weights of ``run_dir/<which>.pt`` ("last" or "best"), in eval mode."""
+    if which not in ("last", "best"):
+        raise ValueError(f"load_run_model: which must be 'last' or 'best', got {which!r}")
+    path = Path(run_dir) / f"{which}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"load_run_model: {path} does not exist (train the run first)")
+    model = run.model.build()
+    training.load_weights(model, path)
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------- LR range test
+
+
+@dataclass
+class LRRangeResult:
+    """Outcome of :func:`lr_range_test`."""
+
+    lrs: np.ndarray  # learning rate of each recorded step
+    losses: np.ndarray  # bias-corrected exponential moving average of the training loss at that step
+    raw_losses: np.ndarray  # the unsmoothed batch losses
+    best_lr: float  # lr at the minimum of the smoothed loss
+    suggested_lr: float  # best_lr / 10: "decrease it by about an order of magnitude" (§V)
+    stopped: str = ""  # why the sweep ended
+    extra: dict = field(default_factory=dict)
+
+    def plot(self, ax=None):
+        """Smoothed loss over the learning rate (log axis), with the minimum and the suggestion marked."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+        ax.semilogx(self.lrs, self.losses, label="smoothed training loss")
+        ax.axvline(self.best_lr, color="grey", linestyle=":", label=f"minimum at η = {self.best_lr:.2g}")
+        ax.axvline(self.suggested_lr, color="C3", linestyle="--", label=f"suggested η = {self.suggested_lr:.2g}")
+        ax.set_xlabel("learning rate η (log scale)")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize="small")
+        return ax
+
+
+def lr_range_test(model: nn.Module, task: PianoTask, dataset: PianoFrameBatches, start: float = 1e-8,
+                  stop: float = 10.0, max_batches: int = 4096, beta: float = 0.98, stop_factor: float = 10.0,
+                  batch_size: int = 64, momentum: float = 0.9, seed: int = 0, device: str = "cpu") -> LRRangeResult:
+    """Smith's (2018) learning-rate range test, as the authors' ``find_learnrate`` (``rainerkelz/ICASSP19``).
+
+    SGD (Nesterov, ``momentum``) over at most ``max_batches`` random batches while η grows geometrically from
+    ``start`` to ``stop``; the batch loss is smoothed by a bias-corrected exponential moving average
+    (``beta``), and the sweep stops at a non-finite loss or once the smoothed loss exceeds ``stop_factor`` × its
+    minimum.  The model is trained in place (build a fresh one for real training).
+
+    This is a sweep, not a training run (no validation, no checkpoints, a new η every step), so it steps the
+    optimiser itself instead of going through :func:`mtlnb.core.training.train`; the loss is the task's.
+
+    Returns
+    -------
+    LRRangeResult
+        ``suggested_lr`` = the η of the smoothed minimum / 10.
+    """
+    if not (0 < start < stop) or max_batches < 2 or not 0 <= beta < 1 or stop_factor <= 1:
+        raise ValueError(f"lr_range_test: need 0 < start < stop, max_batches >= 2, 0 <= beta < 1, stop_factor > 1; "
+                         f"got {start}, {stop}, {max_batches}, {beta}, {stop_factor}")
+    dev = training.resolve_device(device)
+    model.to(dev).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=start, momentum=momentum, nesterov=True)
+    mult = (stop / start) ** (1 / (max_batches - 1))
+    lrs, losses, raw = [], [], []
+    avg, best, lr, stopped = 0.0, math.inf, start, f"reached {max_batches} batches"
+    torch.manual_seed(seed)
+    for step, idx in enumerate(RandomBatches(len(dataset), batch_size, max_batches, seed), start=1):
+        batch = training.move_to(dataset.__getitems__(idx), dev)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = task.loss(model, batch)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            stopped = f"non-finite loss at step {step} (η = {lr:.3g})"
+            break
+        avg = beta * avg + (1 - beta) * value
+        smoothed = avg / (1 - beta ** step)
+        if step > 1 and smoothed > stop_factor * best:
+            stopped = f"smoothed loss above {stop_factor:g} × its minimum at step {step} (η = {lr:.3g})"
+            break
+        best = min(best, smoothed)
+        lrs.append(lr), losses.append(smoothed), raw.append(value)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        lr *= mult
+    if not lrs:
+        raise FloatingPointError(f"lr_range_test: {stopped} before any step could be recorded")
+    lrs_a, losses_a = np.array(lrs), np.array(losses)
+    best_lr = float(lrs_a[int(np.argmin(losses_a))])
+    return LRRangeResult(lrs_a, losses_a, np.array(raw), best_lr, best_lr / 10, stopped)
+
+
+# ------------------------------------------------------------------------------------------- whole pieces
+
+
+@torch.no_grad()
+def predict_piece(model: nn.Module, spectrogram: np.ndarray, batch_size: int = 1024,
+                  device: str = "cpu") -> dict[str, np.ndarray]:
+    """Predictions for every frame of one piece (eval mode: no noise).
+
+    Parameters
+    ----------
+    spectrogram : ndarray (T, 144)
+
+    Returns
+    -------
+    dict task -> ndarray float32 (T, 88) or (T, 1)
+        Probabilities for onsets/frames/offsets, values for velocity/sustain.
+    """
+    dev = training.resolve_device(device)
+    model.to(dev).eval()
+    windows = piano_data.context_windows(np.asarray(spectrogram, dtype=np.float32))
+    parts: dict[str, list] = {}
+    for a in range(0, len(windows), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(windows[a:a + batch_size])).to(dev)
+        for t, v in piano_models.activations(model(x)).items():
+            parts.setdefault(t, []).append(v.float().cpu().numpy())
+    return {t: np.concatenate(v) for t, v in parts.items()}
+
+
+def note_level_scores(model: nn.Module, cache: piano_data.PianoCache, split: str = "validation",
+                      threshold: float = 0.5, device: str = "cpu") -> pd.DataFrame:
+    """Note-level P/R/F1 (onsets; onsets + offsets) of every piece of ``split``, after :func:`decode_notes`.
+
+    The reference notes come from the piece's MIDI file (pedal applied, as the targets).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per piece: ``piece``, ``note_precision/recall/f1``, ``note_offset_precision/recall/f1``.
+    """
+    sources = {p.id: p for p in maestro.pieces(cache.dataset_root, split)}
+    rows = []
+    for piece in cache.select(split):
+        pred = predict_piece(model, cache.spectrogram(piece.id), device=device)
+        notes = maestro.midi_to_notes(sources[piece.id].midi_path, cache.settings.sustain_threshold)
+        rows.append({"piece": piece.id, **piano_metrics.piece_note_scores(notes, pred, threshold,
+                                                                          cache.settings.targets.fps)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,112 @@
+"""The synthetic performance generator: musical ranges, determinism, the MAESTRO layout, resuming, workers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mtlnb.piano import maestro, performance
+
+
+@pytest.fixture(scope="module")
+def pieces():
+    return [performance.compose(seed=7, index=i, seconds=20.0) for i in range(10)]
+
+
+def test_compose_is_deterministic():
+    a, b = performance.compose(3, 1, 10.0), performance.compose(3, 1, 10.0)
+    notes = lambda pm: [(n.start, n.end, n.pitch, n.velocity) for n in pm.instruments[0].notes]  # noqa: E731
+    assert notes(a) == notes(b)
+    assert [(c.time, c.value) for c in a.instruments[0].control_changes] == \
+        [(c.time, c.value) for c in b.instruments[0].control_changes]
+    assert notes(a) != notes(performance.compose(3, 2, 10.0))
+    assert notes(a) != notes(performance.compose(4, 1, 10.0))
+
+
+def test_musical_ranges(pieces):
+    textures, tempos = set(), []
+    for pm in pieces:
+        notes = pm.instruments[0].notes
+        assert len(notes) > 20
+        assert all(21 <= n.pitch <= 108 and 1 <= n.velocity <= 127 and n.end > n.start >= 0 for n in notes)
+        assert 15.0 < pm.get_end_time() <= 21.0  # ends on the last bar line before 20 s (+ pedal release)
+        vel = np.array([n.velocity for n in notes])
+        assert vel.max() - vel.min() >= 20  # phrase dynamics, not one loudness
+        description = pm.lyrics[0].text
+        tempos.append(float(description.split(", ")[2].split()[0]))
+        textures.update(description.split(", ")[3].split("/"))
+    assert all(60 <= t <= 160 for t in tempos) and max(tempos) - min(tempos) > 30
+    assert textures == set(performance.TEXTURES)
+
+
+def test_no_overlapping_notes_on_one_key(pieces):
+    for pm in pieces:
+        by_key = {}
+        for n in sorted(pm.instruments[0].notes, key=lambda n: n.start):
+            if n.pitch in by_key:
+                assert by_key[n.pitch] <= n.start, f"key {n.pitch} struck again before its release"
+            by_key[n.pitch] = n.end
+
+
+def test_pedal_curves_are_continuous_with_half_pedal(pieces):
+    values = [np.array([c.value for c in pm.instruments[0].control_changes]) for pm in pieces]
+    assert all(np.all((v >= 0) & (v <= 127)) for v in values)
+    assert all(len(np.unique(v)) > 10 for v in values if v.max() > 0)  # ramps, not switches
+    plateaus = np.concatenate([v[1:][np.diff(v) == 0] for v in values] + [v[-1:] for v in values])
+    # depths held between ramps: some full presses (>= 110) and some half-pedal ones (40..100)
+    depths = np.concatenate([v[:-1][(np.diff(v) < 0) & (np.r_[0, np.diff(v)[:-1]] >= 0)] for v in values])
+    assert (depths >= 110).any() and ((depths >= 40) & (depths <= 100)).any(), (plateaus, depths)
+
+
+def test_splits():
+    names = performance.assign_splits(4, seed=0)
+    assert sorted(names) == ["test", "train", "train", "validation"]
+    big = performance.assign_splits(100, seed=0)
+    assert big.count("validation") == 10 and big.count("test") == 10
+    assert performance.assign_splits(100, seed=0) == big != performance.assign_splits(100, seed=1)
+
+
+def test_generate_writes_maestro_layout_and_resumes(tmp_path):
+    root = tmp_path / "synth"
+    df = performance.generate(root, n_pieces=3, seconds=3.0, seed=5, workers=1, progress=False)
+    meta = maestro.read_metadata(root, check_files=True)
+    assert list(meta["id"]) == ["synthetic-00000", "synthetic-00001", "synthetic-00002"]
+    assert sorted(meta["split"]) == ["test", "train", "validation"]
+    for piece in maestro.pieces(root):
+        info = sf.info(piece.audio_path)
+        assert info.samplerate == 44100 and info.channels == 1
+        end = maestro.midi_to_notes(piece.midi_path)[:, 1].max()
+        assert info.frames / 44100 == pytest.approx(piece.duration, abs=1e-5)
+        assert end < piece.duration <= end + 1.5  # ~1 s ring-out after the last event
+        audio = maestro.load_audio(piece.audio_path)
+        assert np.abs(audio).max() > 0.01
+    assert list(df["duration"]) == list(meta["duration"])
+
+    # Resume: existing pieces are not touched; a missing one comes back byte for byte.
+    wav = root / "synthetic" / "synthetic-00001.wav"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (root / "synthetic").iterdir()}
+    wav.unlink()
+    performance.generate(root, n_pieces=3, seconds=3.0, seed=5, workers=1, progress=False)
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (root / "synthetic").iterdir()}
+    assert after["synthetic-00001.wav"][1] == before["synthetic-00001.wav"][1]
+    assert after["synthetic-00000.wav"] == before["synthetic-00000.wav"]  # skipped, same mtime
+
+    with pytest.raises(ValueError, match="other settings"):
+        performance.generate(root, n_pieces=3, seconds=3.0, seed=6, progress=False)
+
+
+def test_workers_give_the_same_files(tmp_path):
+    performance.generate(tmp_path / "one", 2, 2.0, seed=1, workers=1, progress=False)
+    performance.generate(tmp_path / "two", 2, 2.0, seed=1, workers=2, progress=False)
+    one, two = tmp_path / "one", tmp_path / "two"
+    for name in ("synthetic-00000.midi", "synthetic-00000.wav", "synthetic-00001.wav"):
+        assert (one / "synthetic" / name).read_bytes() == (two / "synthetic" / name).read_bytes()
+    assert (one / "maestro-v3.0.0.csv").read_text() == (two / "maestro-v3.0.0.csv").read_text()
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="n_pieces"):
+        performance.generate(tmp_path, 0, 1.0, progress=False)
+    with pytest.raises(ValueError, match="seconds"):
+        performance.compose(0, 0, 0.0)

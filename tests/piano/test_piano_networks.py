@@ -1,0 +1,198 @@
+"""The piano networks: parameter counts, shapes, noise layers, straight-through ReLU, cross-stitch gradients."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mtlnb.piano import networks as P
+
+TINY = P.PianoNetConfig(stem=((6, 3, 3), (6, 3, 3), (6, 1, 35), (6, 5, 1)), head=(2, 3, 3))
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_icassp19_parameter_count_matches_the_original():
+    # ICASSP19's network (three heads) has 326,396 parameters (reference facts, piano-mtl.md); counted by hand:
+    # BN 2; convs 1*30*9+30, 30*30*35+30, 30*30*7+30; per head conv 30*10*9+10 and linear 1060*88+88.
+    by_hand = 2 + (270 + 30) + (31500 + 30) + (6300 + 30) + 3 * ((2700 + 10) + (1060 * 88 + 88))
+    assert by_hand == 326_396
+    assert P.count_parameters(P.HardSharingNet(P.ICASSP19)) == 326_396
+
+
+def test_hard_sharing_parameter_count_by_hand():
+    # Our reading: stem 96×3×3, 96×3×3, 96×1×35, 96×5×1; heads 10×3×3 -> Linear(10*104 -> 88 | 1).
+    stem = (1 * 96 * 9 + 96) + (96 * 96 * 9 + 96) + (96 * 96 * 35 + 96) + (96 * 96 * 5 + 96)
+    head_conv = 96 * 10 * 9 + 10
+    heads = 4 * (head_conv + 1040 * 88 + 88) + (head_conv + 1040 + 1)
+    assert P.count_parameters(P.HardSharingNet()) == 2 + stem + heads == 863_557
+
+
+def test_cross_stitch_parameter_count_by_hand():
+    # Five columns at 48 maps, four cross-stitch units of 5×5 α, five heads on 48 maps.
+    col = (1 * 48 * 9 + 48) + (48 * 48 * 9 + 48) + (48 * 48 * 35 + 48) + (48 * 48 * 5 + 48)
+    head_conv = 48 * 10 * 9 + 10
+    heads = 4 * (head_conv + 1040 * 88 + 88) + (head_conv + 1040 + 1)
+    expected = 2 + 5 * col + 4 * 25 + heads
+    assert P.count_parameters(P.CrossStitchNet()) == expected == 956_825
+    # per channel: 4 units × 25 pairs × 48 channels instead of 4 × 25
+    assert P.count_parameters(P.CrossStitchNet(alpha="channel")) == expected - 100 + 4 * 25 * 48
+    # "roughly comparable" to the hard-sharing net (paper §IV): within 11 %
+    hard = P.count_parameters(P.HardSharingNet())
+    assert abs(expected / hard - 1) < 0.11
+    maps, n = P.matched_maps(hard)
+    assert abs(n - hard) <= abs(P.count_parameters(P.CrossStitchNet(P.CROSS_STITCH.with_maps(maps + 1))) - hard)
+    assert abs(n - hard) <= abs(P.count_parameters(P.CrossStitchNet(P.CROSS_STITCH.with_maps(maps - 1))) - hard)
+
+
+@pytest.mark.parametrize("make", [lambda: P.HardSharingNet(TINY), lambda: P.CrossStitchNet(TINY, "detached")])
+def test_output_shapes_and_ranges(make):
+    torch.manual_seed(0)
+    net = make()
+    out = net(torch.randn(5, 11, 144))
+    assert list(out) == list(P.TASKS)
+    assert {t: tuple(v.shape) for t, v in out.items()} == {"onsets": (5, 88), "frames": (5, 88), "offsets": (5, 88),
+                                                           "velocity": (5, 88), "sustain": (5, 1)}
+    assert (out["velocity"] >= 0).all() and (out["sustain"] >= 0).all()
+    net.eval()
+    pred = net.predict(torch.randn(5, 1, 11, 144))
+    assert all(((v >= 0) & (v <= 1)).all() for t, v in pred.items() if t in P.BINARY)
+    with pytest.raises(ValueError, match="expected input"):
+        net(torch.randn(5, 12, 144))
+
+
+def test_shape_trace_of_the_default_stem():
+    assert P.HARD_SHARING.feature_shape == (3, 106)
+    assert P.HARD_SHARING.head_features == 1040
+    assert P.ICASSP19.feature_shape == (3, 108) and P.ICASSP19.head_features == 1060
+    with pytest.raises(ValueError, match="exactly one frame"):
+        P.PianoNetConfig(stem=((8, 3, 3),))
+
+
+def test_gaussian_dropout_moments_and_eval_identity():
+    torch.manual_seed(0)
+    layer = P.GaussianDropout(0.2)  # std sqrt(0.2 / 0.8) = 0.5
+    x = torch.full((400_000,), 2.0)
+    y = layer(x)
+    assert abs(y.mean().item() - 2.0) < 0.01
+    assert abs(y.std().item() - 2.0 * 0.5) < 0.01
+    layer.eval()
+    assert torch.equal(layer(x), x)
+    with pytest.raises(ValueError):
+        P.GaussianDropout(1.0)
+
+
+def test_gaussian_noise_moments_and_eval_identity():
+    torch.manual_seed(0)
+    layer = P.GaussianNoise(0.3)
+    x = torch.full((400_000,), -1.0)
+    y = layer(x)
+    assert abs(y.mean().item() + 1.0) < 0.01 and abs(y.std().item() - 0.3) < 0.01
+    layer.eval()
+    assert torch.equal(layer(x), x)
+
+
+def test_straight_through_relu_gradient_is_the_identity():
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.5, 3.0], requires_grad=True)
+    y = P.straight_through_relu(x)
+    assert y.tolist() == [0.0, 0.0, 0.0, 0.5, 3.0]
+    y.backward(torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert x.grad.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]  # an ordinary ReLU would give 0, 0, 0, 4, 5
+    # inside a network: a dead velocity head (all outputs < 0) still gets a gradient
+    torch.manual_seed(0)
+    net = P.HardSharingNet(TINY)
+    with torch.no_grad():
+        net.heads["sustain"].linear.bias.fill_(-100.0)
+    out = net(torch.randn(4, 11, 144))
+    assert (out["sustain"] == 0).all()
+    (out["sustain"] - 1).square().mean().backward()
+    assert net.heads["sustain"].linear.weight.grad.abs().sum() > 0
+
+
+def test_glorot_uniform_bounds_and_zero_biases():
+    torch.manual_seed(0)
+    net = P.HardSharingNet(TINY)
+    conv = net.stem[2][0]  # 6 -> 6, 1×35
+    bound = math.sqrt(6 / (6 * 35 + 6 * 35))
+    assert conv.weight.abs().max() <= bound and conv.weight.abs().max() > 0.9 * bound
+    assert all((m.bias == 0).all() for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+    # a cross-stitch column's conv has the bounds of one column's conv, not of the stacked one
+    cs = P.CrossStitchNet(TINY)
+    grouped = cs.blocks[2][0]  # 5 columns of 6 -> 6, 1×35
+    assert grouped.weight.abs().max() <= bound and grouped.weight.abs().max() > 0.9 * bound
+    first = cs.blocks[0][0]  # 1 -> 5·6, 3×3: fans 9 and 6·9
+    b0 = math.sqrt(6 / (9 + 54))
+    assert first.weight.abs().max() <= b0 and first.weight.abs().max() > 0.8 * b0
+
+
+@pytest.mark.parametrize("alpha", ["task", "channel"])
+def test_cross_stitch_init(alpha):
+    unit = P.CrossStitchUnit(5, 3, init="imbalanced", alpha=alpha)
+    a = unit.alpha if alpha == "task" else unit.alpha[:, :, 0]
+    assert torch.allclose(torch.diagonal(a), torch.full((5,), 0.9))
+    assert torch.allclose(a.sum(1), torch.full((5,), 0.9 + 4 * 0.1))  # the paper's formula, rows sum to 1.3
+    bal = P.CrossStitchUnit(5, 3, init="balanced", alpha=alpha)
+    assert torch.allclose(bal.alpha, torch.full_like(bal.alpha, 0.2))
+
+
+def test_cross_stitch_unit_combines_columns():
+    unit = P.CrossStitchUnit(2, 1, init="imbalanced")
+    z = torch.tensor([1.0, 10.0]).reshape(1, 2, 1, 1)  # column 0 holds 1, column 1 holds 10
+    out = unit(z).flatten().tolist()
+    assert out == pytest.approx([0.9 * 1 + 0.1 * 10, 0.1 * 1 + 0.9 * 10])
+
+
+def _column_grads(net: P.CrossStitchNet) -> list[float]:
+    """Summed |grad| of each column's conv weights over all stem blocks."""
+    m = len(net.config.tasks)
+    sums = [0.0] * m
+    for block in net.blocks:
+        g = block[0].weight.grad
+        for k, part in enumerate(g.chunk(m, dim=0)):
+            sums[k] += part.abs().sum().item()
+    return sums
+
+
+@pytest.mark.parametrize("mode", ["full", "detached"])
+def test_detached_mode_stops_gradients_across_tasks_but_alpha_learns(mode):
+    torch.manual_seed(0)
+    net = P.CrossStitchNet(TINY, mode=mode, init="imbalanced")
+    out = net(torch.randn(8, 11, 144))
+    out["onsets"].square().mean().backward()  # the loss of task 0 only
+    grads = _column_grads(net)
+    assert grads[0] > 0
+    if mode == "detached":
+        assert grads[1:] == [0.0] * 4  # no gradient reached another task's column
+    else:
+        assert all(g > 0 for g in grads[1:])  # the full network lets it through
+    for unit in net.units:
+        # α of row 0 (how task 0 mixes the columns) learns in both modes, from ∂L/∂z̃ ...
+        assert (unit.alpha.grad[0] != 0).all()
+    # ... and in the detached net no other row gets anything from the task-0 loss either
+    if mode == "detached":
+        assert all((unit.alpha.grad[1:] == 0).all() for unit in net.units)
+
+
+def test_detached_and_full_agree_in_the_forward_pass():
+    torch.manual_seed(0)
+    full = P.CrossStitchNet(TINY, mode="full", init="imbalanced").eval()
+    det = P.CrossStitchNet(TINY, mode="detached", init="imbalanced").eval()
+    det.load_state_dict(full.state_dict())
+    x = torch.randn(3, 11, 144)
+    a, b = full(x), det(x)
+    assert all(torch.allclose(a[t], b[t], atol=1e-6) for t in P.TASKS)
+
+
+def test_build_from_spec_is_deterministic_under_a_seed():
+    spec = P.ModelSpec("cross_stitch", "detached", "balanced", maps=8)
+    torch.manual_seed(3)
+    a = spec.build()
+    torch.manual_seed(3)
+    b = spec.build()
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert a.config.stem[0][0] == 4  # cross-stitch columns get half the hard net's maps (96 -> 48)
+    with pytest.raises(ValueError, match="arch"):
+        P.ModelSpec("soft")
