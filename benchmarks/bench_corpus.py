@@ -40,8 +40,8 @@ def main() -> None:
     import librosa
     import soundfile as sf
 
-    from mtlnb.camera_primus.corpus import distortion, engraving, features, incipits as generator
-    from mtlnb.camera_primus.notation import semantic as encoding
+    from mtlnb.camera_primus.corpus import distortion, engraving, features, incipits
+    from mtlnb.camera_primus.notation import semantic
     from mtlnb.core import io, synthesis
 
     renderer = synthesis.Renderer(22050)
@@ -60,13 +60,13 @@ def main() -> None:
             t[stage] += time.perf_counter() - t0
             return r
 
-        tokens = timed("generate", generator.generate_incipit, rng)
-        pae = timed("pae", encoding.semantic_to_pae, tokens, carry=False)
+        tokens = timed("generate", incipits.generate_incipit, rng)
+        pae = timed("pae", semantic.semantic_to_pae, tokens, carry=False)
         engraved = timed("engrave", engraving.engrave, pae)
         distorted = timed("distort", distortion.distort, engraved.image, rng, distortion.MEASURED_CAMERA_PRIMUS)
         timed("write images", lambda: (io.write_bytes(out / f"{i}.png", engraved.png),
                                        distortion.save_distorted_jpg(distorted, out / f"{i}.jpg")))
-        midi = timed("midi", encoding.semantic_to_midi, tokens)
+        midi = timed("midi", semantic.semantic_to_midi, tokens)
         audio = timed("synthesize (ours)", renderer.render, midi)
         seconds_of_audio += len(audio) / 22050
 

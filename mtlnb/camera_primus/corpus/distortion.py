@@ -1,8 +1,8 @@
 """Camera-like distortion of a clean score image: the twelve-step Camera-PrIMuS recipe, without GraphicsMagick.
 
 Camera-PrIMuS's ``<id>_distorted.jpg`` files were made by piping each clean engraving through GraphicsMagick
-filters.  The exact command lines are not public; the same group's later reimplementation applies, in order
-(reference §9): implode, chop, swirl, spread, shear, shade, wave, rotate, noise, wave, motion blur, median.
+filters.  The exact command lines are not public; the same group's later reimplementation applies, in order:
+implode, chop, swirl, spread, shear, shade, wave, rotate, noise, wave, motion blur, median ("the recipe" below).
 Each step here is a small function that reimplements the ImageMagick/GraphicsMagick operator of the same name
 (geometry, units and sign conventions as documented in each docstring), on float32 grey images in 0-255.
 :func:`distort` draws one set of parameters (:func:`sample_params`) and applies the twelve steps in order.
@@ -56,22 +56,22 @@ WHITE = 255.0  # ImageMagick's default background colour fills every new canvas
 class DistortionConfig:
     """Ranges of the twelve steps' parameters; each is drawn uniformly from (low, high)."""
 
-    implode: tuple[float, float] = (0.0, 0.07)  # reference §9: ImageMagick implode amount
+    implode: tuple[float, float] = (0.0, 0.07)  # the recipe: ImageMagick implode amount
     chop: tuple[int, int] = (0, 3)  # pixels chopped per direction (integers, inclusive): "a few pixels"
-    swirl: tuple[float, float] = (-3.0, 3.0)  # reference §9: degrees at the centre
-    spread: tuple[float, float] = (2.0, 2.0)  # reference §9: "spread 2 px", a fixed radius (GraphicsMagick's)
-    shear_x: tuple[float, float] = (-5.0, 5.0)  # reference §9: degrees, rows slide sideways
-    shear_y: tuple[float, float] = (-1.5, 1.5)  # reference §9: degrees, columns slide up/down
-    shade_azimuth: tuple[float, float] = (0.0, 120.0)  # reference §9: degrees, direction of the light
-    shade_elevation: tuple[float, float] = (80.0, 110.0)  # reference §9: degrees above the page
-    wave_amplitude: tuple[float, float] = (0.0, 0.5)  # reference §9: pixels
-    wave_length: tuple[float, float] = (0.0, 0.4)  # reference §9: pixels
-    rotate: tuple[float, float] = (0.0, 0.3)  # reference §9: degrees clockwise
+    swirl: tuple[float, float] = (-3.0, 3.0)  # the recipe: degrees at the centre
+    spread: tuple[float, float] = (2.0, 2.0)  # the recipe: "spread 2 px", a fixed radius (GraphicsMagick's)
+    shear_x: tuple[float, float] = (-5.0, 5.0)  # the recipe: degrees, rows slide sideways
+    shear_y: tuple[float, float] = (-1.5, 1.5)  # the recipe: degrees, columns slide up/down
+    shade_azimuth: tuple[float, float] = (0.0, 120.0)  # the recipe: degrees, direction of the light
+    shade_elevation: tuple[float, float] = (80.0, 110.0)  # the recipe: degrees above the page
+    wave_amplitude: tuple[float, float] = (0.0, 0.5)  # the recipe: pixels
+    wave_length: tuple[float, float] = (0.0, 0.4)  # the recipe: pixels
+    rotate: tuple[float, float] = (0.0, 0.3)  # the recipe: degrees clockwise
     noise_attenuate: tuple[float, float] = (0.0, 0.05)  # x ImageMagick's Gaussian σ≈20 levels; real grain < 1
     motion_radius: tuple[float, float] = (0.0, 6.0)  # pixels: kernel length 2⌈r⌉+1; real smears reach ~6 px
     motion_sigma: tuple[float, float] = (0.0, 3.0)  # pixels: Gaussian fall-off along the smear
     motion_angle: tuple[float, float] = (-15.0, 15.0)  # degrees from horizontal: staff lines stay sharp
-    median: tuple[float, float] = (0.0, 1.1)  # reference §9: median radius in pixels
+    median: tuple[float, float] = (0.0, 1.1)  # the recipe: median radius in pixels
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -459,7 +459,7 @@ def apply(image: np.ndarray, params: DistortionParams, rng: np.random.Generator)
 
 
 def distort(image: np.ndarray, rng: np.random.Generator, config: DistortionConfig | None = None) -> np.ndarray:
-    """Camera-like distortion of a clean score image (the Camera-PrIMuS recipe, reference §9).
+    """Camera-like distortion of a clean score image (the Camera-PrIMuS recipe, see the module docstring).
 
     Draws the step parameters from ``config`` with ``rng`` (:func:`sample_params`), then :func:`apply`.  The same
     image and the same generator state give the same output.

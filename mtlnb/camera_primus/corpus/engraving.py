@@ -210,7 +210,8 @@ def rasterise(svg: str) -> np.ndarray:
     try:
         import resvg_py
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("mtlnb.camera_primus.corpus.engraving needs the resvg-py package to rasterise SVG: pip install resvg-py") from e
+        raise ImportError("mtlnb.camera_primus.corpus.engraving needs the resvg-py package to rasterise SVG: "
+                          "pip install resvg-py") from e
 
     png = resvg_py.svg_to_bytes(svg_string=svg, background="#ffffff", skip_system_fonts=True)
     with Image.open(io.BytesIO(bytes(png))) as im:

@@ -9,8 +9,8 @@ The same code reads the real archive and the synthetic corpus that :mod:`mtlnb.c
                       <id>.wav                rendered audio (the A2S input; absent from the real archive, which
                                               users render themselves, as the baseline did)
 
-Folds follow the baseline (``late-fusion-baseline.md`` §8): five test folds partition the ids; for each fold the
-remaining ids are split into training and validation sets, the validation set as large as the test set
+Folds follow the late-fusion baseline (Alfaro-Contreras et al. 2023): five test folds partition the ids; for each
+fold the remaining ids are split into training and validation sets, the validation set as large as the test set
 (13,371 / 4,457 / 4,457 on the 22,285 cleansed ids).
 """
 

@@ -115,10 +115,10 @@ def cleansed_incipit(rng: np.random.Generator) -> list[str]:
     and 19 of the 47 others do, so we draw incipits until one has none (about 35 % are redrawn).  Without this rule
     a few synthetic incipits last minutes (multirest-98 in a slow meter), which the A2S network cannot learn from.
     """
-    from mtlnb.camera_primus.corpus import incipits as generator
+    from mtlnb.camera_primus.corpus import incipits
 
     while True:
-        tokens = generator.generate_incipit(rng)
+        tokens = incipits.generate_incipit(rng)
         if not any(t.startswith("multirest-") for t in tokens):
             return tokens
 
@@ -128,18 +128,18 @@ def make_sample(index: int, seed: int) -> dict:
 
     Returns a dict of file name → bytes or arrays, ready for :func:`write_sample`.
     """
-    from mtlnb.camera_primus.notation import agnostic, semantic as encoding
+    from mtlnb.camera_primus.notation import agnostic, semantic
     from mtlnb.camera_primus.corpus import distortion, engraving
 
     seq = np.random.SeedSequence([seed, index])
     gen_rng, engrave_rng, distort_rng = (np.random.default_rng(s) for s in seq.spawn(3))
     tokens = cleansed_incipit(gen_rng)
-    pae = encoding.semantic_to_pae(tokens, carry=CARRY_ACCIDENTALS, beams=engrave_rng.random() < BEAM_PROBABILITY)
+    pae = semantic.semantic_to_pae(tokens, carry=CARRY_ACCIDENTALS, beams=engrave_rng.random() < BEAM_PROBABILITY)
     engraved = engraving.engrave(pae)
     # The reference's twelve-step ranges with spread off and a narrower shear: measured on the 60 real pairs,
     # this matches the real images (the literal ranges leave hairy edges and widen images 4 px too much).
     distorted = distortion.distort(engraved.image, distort_rng, distortion.MEASURED_CAMERA_PRIMUS)
-    audio = _renderer.render(encoding.semantic_to_midi(tokens))
+    audio = _renderer.render(semantic.semantic_to_midi(tokens))
     return {"tokens": tokens, "pae": pae, "agnostic": agnostic.semantic_to_agnostic(tokens, pae),
             "engraved": engraved, "distorted": distorted, "audio": audio}
 
@@ -163,12 +163,12 @@ def write_sample(folder: Path, sid: str, sample: dict, sample_rate: int) -> None
 
 def _add_agnostic(folder: Path, sid: str) -> None:
     """Write ``<id>.agnostic`` for a sample built before mtlnb wrote it (it follows from the .semantic and PAE)."""
-    from mtlnb.camera_primus.notation import agnostic, semantic as encoding
+    from mtlnb.camera_primus.notation import agnostic, semantic
 
     paths = primus.SamplePaths(sid, folder)
     if paths.agnostic.exists() or not paths.semantic.exists() or not paths.pae.exists():
         return
-    tokens = encoding.read_semantic(paths.semantic)
+    tokens = semantic.read_semantic(paths.semantic)
     symbols = agnostic.semantic_to_agnostic(tokens, paths.pae.read_text().strip())
     io.write_text(paths.agnostic, agnostic.format_agnostic(symbols))
 
@@ -274,12 +274,12 @@ def build_corpus(out: str | os.PathLike, n: int, seed: int = 42, jobs: int | Non
 
 
 def _render_one(args: tuple[str, str, int]) -> tuple[str, str | None]:
-    from mtlnb.camera_primus.notation import semantic as encoding
+    from mtlnb.camera_primus.notation import semantic
 
     corpus_root, sid, sample_rate = args
     paths = primus.PrimusCorpus(corpus_root).paths(sid)
     try:
-        midi = encoding.semantic_to_midi(encoding.read_semantic(paths.semantic))
+        midi = semantic.semantic_to_midi(semantic.read_semantic(paths.semantic))
         audio = _renderer.render(midi)
         with io.atomic_path(paths.audio) as tmp:
             sf.write(tmp, audio, sample_rate, subtype="PCM_16")

@@ -11,7 +11,7 @@ the space below, ``L0`` the first ledger line below, ``S-1`` the space under tha
 
 PrIMuS made these files with the im3 library (``MEI2GraphicSymbols``, University of Alicante) from the MEI that
 Verovio 2 wrote of each incipit, the same MEI its ``.semantic`` files come from.  The rules below are im3's,
-checked against all 60 real samples (``tests/test_agnostic.py``):
+checked against all 60 real samples of the Camera-PrIMuS distribution:
 
 - clef ``clef.<shape>-L<line>``; key signature: one ``accidental.sharp``/``accidental.flat`` per altered step, at
   the standard place for the clef (:data:`KEY_POSITIONS`); a key change to C major draws nothing (im3 writes no
@@ -30,8 +30,8 @@ checked against all 60 real samples (``tests/test_agnostic.py``):
 (``Staff.createNoteAccidentalsToShow``): one is drawn where a note's pitch differs from what the key signature and
 the earlier accidentals of the same step *and octave* in the bar make it; and an accidental the MEI writes
 explicitly is drawn as well, needed or not (the PAE's ``bE`` in E-flat major).  The pitches are the semantic ones,
-which ignore in-bar carry (see :mod:`mtlnb.camera_primus.notation.semantic`), so after ``bE E`` in one bar the ``.agnostic`` says
-``accidental.flat``, ``accidental.natural`` while the image shows a flat and a plain E (sample 211010547-1_1_1;
+which ignore in-bar carry (see :mod:`mtlnb.camera_primus.notation.semantic`), so after ``bE E`` in one bar the
+``.agnostic`` says ``accidental.flat``, ``accidental.natural`` while the image shows a flat and a plain E (sample 211010547-1_1_1;
 also 211010551-1_1_1, 211010565-1_1_1, 211010568-1_21_1).  :func:`semantic_to_agnostic` follows the corpus by
 default (``accidentals="corpus"``); ``accidentals="engraved"`` gives exactly the accidentals the PAE writes, which
 is what Verovio draws.
@@ -45,16 +45,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from mtlnb.camera_primus.notation.semantic import KEY_FIFTHS, Token, _parse_all, _split_pitch
+from mtlnb.camera_primus.notation.music import KEY_FIFTHS, LETTERS, clef_middle_line, key_alterations, split_pitch
+from mtlnb.camera_primus.notation.semantic import Token, parse_tokens
 
 # Number of flags (and so of beams) of each figure; a quarter or longer has none.
 FLAGS: dict[str, int] = {
     "eighth": 1, "sixteenth": 2, "thirty_second": 3, "sixty_fourth": 4, "hundred_twenty_eighth": 5,
 }  # fmt: skip
-
-_STEPS = "CDEFGAB"
-# The pitch each clef sign marks on its own line: G4, C4, F3.
-_CLEF_ANCHOR = {"G": ("G", 4), "C": ("C", 4), "F": ("F", 3)}
 
 # Places of the key-signature accidentals per clef, in the order sharps (F C G D A E B) and flats (B E A D G C F)
 # are added.  Verovio's own choice (6.4, read off its SVG for every clef), which agrees with every clef/key pair
@@ -75,8 +72,6 @@ KEY_POSITIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 _ACCIDENTAL_NAMES = {1: "sharp", -1: "flat", 0: "natural", 2: "double_sharp", -2: "double_flat"}
 _PAE_ACCIDENTALS = {"x": 1, "xx": 2, "b": -1, "bb": -2, "n": 0}
-_SHARP_ORDER = "FCGDAEB"
-_FLAT_ORDER = "BEADGCF"
 
 
 def position_name(step: int) -> str:
@@ -90,12 +85,9 @@ def staff_step(pitch: str, clef: str) -> int:
 
     Accidentals do not move a note: ``"F#5"`` and ``"F5"`` share the top line of the treble staff.
     """
-    if len(clef) != 2 or clef[0] not in _CLEF_ANCHOR or not clef[1].isdigit() or not 1 <= int(clef[1]) <= 5:
-        raise ValueError(f"staff_step: {clef!r} is not a clef like 'G2', 'C1' or 'F4'")
-    step, _, octave = _split_pitch(pitch)
-    anchor_step, anchor_octave = _CLEF_ANCHOR[clef[0]]
-    diatonic = 7 * octave + _STEPS.index(step) - (7 * anchor_octave + _STEPS.index(anchor_step))
-    return diatonic + 2 * (int(clef[1]) - 1)
+    bottom_line = clef_middle_line(clef) - 4  # two lines, four steps, below the middle line
+    step, _, octave = split_pitch(pitch)
+    return 7 * octave + LETTERS.index(step) - bottom_line
 
 
 def key_signature_tokens(key: str, clef: str) -> list[str]:
@@ -131,7 +123,8 @@ def pae_events(pae: str) -> list[tuple[str, int | None, int | None]]:
     Parameters
     ----------
     pae : str
-        ``%clef@meter$keyü data`` as in ``regular_pae.pae`` and :func:`mtlnb.camera_primus.notation.semantic.semantic_to_pae`.
+        ``%clef@meter$keyü data`` as in ``regular_pae.pae`` and
+        :func:`mtlnb.camera_primus.notation.semantic.semantic_to_pae`.
 
     Returns
     -------
@@ -212,18 +205,57 @@ def _beam_roles(events: Sequence[tuple[str, int | None, int | None]]) -> list[st
 # Semantic + PAE -> agnostic
 
 
-def _key_alters(key: str | None) -> dict[str, int]:
-    """Alteration of each step letter under a key signature (``"DM"`` -> ``{"F": 1, "C": 1}``)."""
-    fifths = KEY_FIFTHS[key] if key else 0
-    return {s: 1 for s in _SHARP_ORDER[:fifths]} if fifths >= 0 else {s: -1 for s in _FLAT_ORDER[:-fifths]}
-
-
 def _figure(tok: Token, role: str | None) -> str:
     """``"eighth"``, or ``"beamedRight1"`` for the first eighth of a beam; a beamed figure without flags (a
     quarter inside braces, which Verovio does not beam) keeps its plain name."""
     if role is not None and tok.duration in FLAGS:
         return f"beamed{role}{FLAGS[tok.duration]}"
     return tok.duration
+
+
+def _check_events_match(toks: Sequence[Token], events: Sequence[tuple[str, int | None, int | None]]) -> None:
+    """Raise ``ValueError`` naming the first difference unless the PAE's events (:func:`pae_events`) are the
+    semantic's notes, grace notes, rests and multi-rests, in the same order."""
+    kinds = [t.kind for t in toks if t.kind in ("note", "gracenote", "rest", "multirest")]
+    pae_kinds = [e[0] for e in events]
+    if kinds != pae_kinds:
+        k = next((k for k, (a, b) in enumerate(zip(kinds, pae_kinds)) if a != b), min(len(kinds), len(pae_kinds)))
+        raise ValueError(
+            f"semantic_to_agnostic: the PAE does not match the semantic: event {k} is "
+            f"{pae_kinds[k] if k < len(pae_kinds) else 'missing'} in the PAE and "
+            f"{kinds[k] if k < len(kinds) else 'missing'} in the semantic ({len(pae_kinds)} vs {len(kinds)} events)"
+        )
+
+
+def _drawn_accidental(pitch: str, written: int | None, accidentals: str, key_alter: dict[str, int],
+                      bar: dict[tuple[str, int], int]) -> int | None:
+    """The alteration drawn before a note (None: no accidental); ``bar`` remembers, per (step, octave), the
+    alteration last drawn in the bar and is updated here.
+
+    ``"engraved"``: what the PAE writes (``written``).  ``"corpus"`` (im3): the pitch's alteration where it differs
+    from the bar's earlier accidental of this step and octave, else from the key signature; an accidental the PAE
+    (and so the MEI) writes is drawn as written, needed or not.
+    """
+    if accidentals == "engraved":
+        return written
+    step, alter, octave = split_pitch(pitch)
+    before = bar.get((step, octave), key_alter.get(step, 0))
+    drawn = alter if alter != before else None
+    if drawn is not None:
+        bar[(step, octave)] = alter
+    return written if written is not None else drawn
+
+
+def _note_tokens(tok: Token, pos: int, drawn: int | None, role: str | None, tie_pending: bool) -> list[str]:
+    """Agnostic tokens of a note or grace note at staff step ``pos``: fermata, the end of an arriving tie, the
+    accidental ``drawn``, the head (beamed by ``role``), and its dots (in the space, or the space above a line)."""
+    place = position_name(pos)
+    out = ["fermata.above-S6"] if tok.fermata else []
+    out += [f"slur.end-{place}"] if tie_pending else []
+    out += [f"accidental.{_ACCIDENTAL_NAMES[drawn]}-{place}"] if drawn is not None else []
+    out.append(f"{tok.kind}.{_figure(tok, role)}-{place}")
+    out += [f"dot-{position_name(pos + 1 if pos % 2 == 0 else pos)}"] * tok.dots
+    return out
 
 
 def semantic_to_agnostic(tokens: Sequence[str | Token], pae: str, accidentals: str = "corpus") -> list[str]:
@@ -235,9 +267,9 @@ def semantic_to_agnostic(tokens: Sequence[str | Token], pae: str, accidentals: s
         The semantic sequence (as written to ``<id>.semantic``).
     pae : str
         The Plaine & Easie string that was engraved (``regular_pae.pae``, or
-        :func:`mtlnb.camera_primus.notation.semantic.semantic_to_pae` of ``tokens``); its ``{...}`` groups give the beams, and its
-        accidentals are drawn as written.  Its notes, grace notes, rests and multi-rests must be the semantic
-        ones, in the same order.
+        :func:`mtlnb.camera_primus.notation.semantic.semantic_to_pae` of ``tokens``); its ``{...}`` groups give the
+        beams, and its accidentals are drawn as written.  Its notes, grace notes, rests and multi-rests must be the
+        semantic ones, in the same order.
     accidentals : {"corpus", "engraved"}
         ``"corpus"`` (default, im3's rule, as the real files): an accidental wherever the semantic pitch differs
         from the key signature and the earlier accidentals of that step and octave in the bar, and wherever the
@@ -263,18 +295,9 @@ def semantic_to_agnostic(tokens: Sequence[str | Token], pae: str, accidentals: s
     """
     if accidentals not in ("corpus", "engraved"):
         raise ValueError(f"semantic_to_agnostic: accidentals must be 'corpus' or 'engraved', got {accidentals!r}")
-    toks = _parse_all(tokens)
+    toks = parse_tokens(tokens)
     events = pae_events(pae)
-    timed = [t for t in toks if t.kind in ("note", "gracenote", "rest", "multirest")]
-    kinds = [t.kind for t in timed]
-    pae_kinds = [e[0] for e in events]
-    if kinds != pae_kinds:
-        k = next((k for k, (a, b) in enumerate(zip(kinds, pae_kinds)) if a != b), min(len(kinds), len(pae_kinds)))
-        raise ValueError(
-            f"semantic_to_agnostic: the PAE does not match the semantic: event {k} is "
-            f"{pae_kinds[k] if k < len(pae_kinds) else 'missing'} in the PAE and "
-            f"{kinds[k] if k < len(kinds) else 'missing'} in the semantic ({len(pae_kinds)} vs {len(kinds)} events)"
-        )
+    _check_events_match(toks, events)
     roles = _beam_roles(events)
 
     out: list[str] = []
@@ -291,7 +314,7 @@ def semantic_to_agnostic(tokens: Sequence[str | Token], pae: str, accidentals: s
         elif tok.kind == "keySignature":
             if clef is None:
                 raise ValueError("semantic_to_agnostic: a key signature before any clef has no place on the staff")
-            key_alter = _key_alters(tok.value)
+            key_alter = key_alterations(tok.value)
             out += key_signature_tokens(tok.value, clef)
         elif tok.kind == "timeSignature":
             out += time_signature_tokens(tok.value)
@@ -315,25 +338,10 @@ def semantic_to_agnostic(tokens: Sequence[str | Token], pae: str, accidentals: s
         else:  # note, gracenote
             if clef is None:
                 raise ValueError("semantic_to_agnostic: a note before any clef has no place on the staff")
-            step_name, alter, octave = _split_pitch(tok.pitch)
             pos = staff_step(tok.pitch, clef)
-            place = position_name(pos)
-            out += ["fermata.above-S6"] if tok.fermata else []
-            out += [f"slur.end-{place}"] if tie_pending else []
-            written = events[k][2]
-            if accidentals == "engraved":
-                drawn = written
-            else:  # im3: against the bar's earlier accidental of this step and octave, else the key signature
-                before = bar.get((step_name, octave), key_alter.get(step_name, 0))
-                drawn = alter if alter != before else None
-                if drawn is not None:
-                    bar[(step_name, octave)] = alter
-                if written is not None:  # an accidental the MEI writes is drawn as written, needed or not
-                    drawn = written
-            out += [f"accidental.{_ACCIDENTAL_NAMES[drawn]}-{place}"] if drawn is not None else []
-            out.append(f"{tok.kind}.{_figure(tok, roles[k])}-{place}")
-            out += [f"dot-{position_name(pos + 1 if pos % 2 == 0 else pos)}"] * tok.dots
-            last_place, tie_pending = place, False
+            drawn = _drawn_accidental(tok.pitch, events[k][2], accidentals, key_alter, bar)
+            out += _note_tokens(tok, pos, drawn, roles[k], tie_pending)
+            last_place, tie_pending = position_name(pos), False
             k += 1
     return out
 

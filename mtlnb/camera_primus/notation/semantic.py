@@ -1,7 +1,7 @@
 """The Camera-PrIMuS semantic encoding: parsing and validation, and conversion to MIDI and Plaine & Easie.
 
-A ``.semantic`` file is one line of tab-separated tokens (grammar: ``reference/late-fusion-baseline.md`` §1, from
-the im3 ANTLR grammar)::
+A ``.semantic`` file is one line of tab-separated tokens (grammar: the ANTLR grammar of the PrIMuS authors' im3
+library, ``davidrizo/im3``)::
 
     clef-G2  keySignature-EbM  timeSignature-3/4  note-Bb4_quarter.  note-C#5_eighth_fermata  gracenote-C5_eighth
     rest-half  multirest-23  tie  barline
@@ -16,10 +16,13 @@ PrIMuS spelling (``carry=False``).
 
 The three conversions:
 
-- :func:`semantic_to_midi` follows the PrIMuS authors' converter (im3 ``SemanticImporter``, reference §2);
+- :func:`semantic_to_midi` follows the PrIMuS authors' converter (im3 ``SemanticImporter``);
 - :func:`semantic_to_pae` writes Plaine & Easie in the form of the corpus's ``regular_pae.pae`` files, which
   Verovio engraves as the same music;
 - :func:`semantic_duration` is the length of the music in seconds, trailing rests included.
+
+Units: musical time is counted in quarter notes (exact fractions) until the MIDI, which is in seconds.  Figure
+names, pitch names, key and time signatures follow :mod:`mtlnb.camera_primus.notation.music`.
 """
 
 from __future__ import annotations
@@ -34,40 +37,26 @@ from typing import Iterable, Sequence
 
 import pretty_midi
 
-# Length of each figure in quarter notes.
-DURATIONS: dict[str, Fraction] = {
-    "quadruple_whole": Fraction(16),
-    "double_whole": Fraction(8),
-    "whole": Fraction(4),
-    "half": Fraction(2),
-    "quarter": Fraction(1),
-    "eighth": Fraction(1, 2),
-    "sixteenth": Fraction(1, 4),
-    "thirty_second": Fraction(1, 8),
-    "sixty_fourth": Fraction(1, 16),
-    "hundred_twenty_eighth": Fraction(1, 32),
-}
-
-# One dot adds half the figure, two dots three quarters of it (im3: x1.5, x1.75).
-DOT_FACTORS = (Fraction(1), Fraction(3, 2), Fraction(7, 4))
-
-# Key signatures as fifths (negative = flats).  The semantic files only write major keys: Verovio's MEI carries
-# the number of accidentals, not the mode.
-KEY_FIFTHS: dict[str, int] = {
-    "CbM": -7, "GbM": -6, "DbM": -5, "AbM": -4, "EbM": -3, "BbM": -2, "FM": -1, "CM": 0,
-    "GM": 1, "DM": 2, "AM": 3, "EM": 4, "BM": 5, "F#M": 6, "C#M": 7,
-}  # fmt: skip
+from mtlnb.camera_primus.notation.music import (
+    DOT_FACTORS,
+    FIGURES,
+    FLAT_ORDER,
+    KEY_FIFTHS,
+    PITCH_PATTERN,
+    SHARP_ORDER,
+    bar_length,
+    beam_beat_length,
+    key_alterations,
+    pitch_to_midi,
+    split_pitch,
+)
 
 KINDS = ("clef", "keySignature", "timeSignature", "note", "gracenote", "rest", "multirest", "tie", "barline")
 
-_STEP_SEMITONES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_ALTERS = {"": 0, "#": 1, "##": 2, "b": -1, "bb": -2}
-_SHARP_ORDER = "FCGDAEB"
-_FLAT_ORDER = "BEADGCF"
-
-_DUR = "|".join(sorted(DURATIONS, key=len, reverse=True))  # longest first: "double_whole" before "whole"
-_PITCH = r"(?P<step>[A-G])(?P<alter>##|#|bb|b)?(?P<octave>[0-9])"
-_NOTE_RE = re.compile(rf"(?P<kind>note|gracenote)-{_PITCH}_(?P<dur>{_DUR})(?P<dots>\.{{0,2}})(?P<fermata>_fermata)?")
+_DUR = "|".join(sorted(FIGURES, key=len, reverse=True))  # longest first: "double_whole" before "whole"
+_NOTE_RE = re.compile(
+    rf"(?P<kind>note|gracenote)-{PITCH_PATTERN}_(?P<dur>{_DUR})(?P<dots>\.{{0,2}})(?P<fermata>_fermata)?"
+)
 _REST_RE = re.compile(rf"rest-(?P<dur>{_DUR})(?P<dots>\.{{0,2}})(?P<fermata>_fermata)?")
 _CLEF_RE = re.compile(r"clef-(?P<value>[CFG][1-5])")
 _KEY_RE = re.compile(r"keySignature-(?P<value>[A-G][#b]?M)")
@@ -80,9 +69,9 @@ class Token:
     """One semantic token, parsed.
 
     ``kind`` is the token's prefix (one of :data:`KINDS`).  Notes, grace notes and rests fill ``duration`` (a key
-    of :data:`DURATIONS`), ``dots`` and ``fermata``; notes and grace notes also ``pitch`` (``"C#5"``).  Clefs, key
-    and time signatures keep their argument in ``value`` (``"G2"``, ``"EbM"``, ``"3/4"``, ``"C/"``); multi-rests
-    their number of bars in ``count``.
+    of :data:`mtlnb.camera_primus.notation.music.FIGURES`), ``dots`` and ``fermata``; notes and grace notes also
+    ``pitch`` (``"C#5"``).  Clefs, key and time signatures keep their argument in ``value`` (``"G2"``, ``"EbM"``,
+    ``"3/4"``, ``"C/"``); multi-rests their number of bars in ``count``.
     """
 
     kind: str
@@ -98,7 +87,7 @@ class Token:
         """Written length in quarter notes (dots applied); zero for tokens that take no time of their own."""
         if self.duration is None:
             return Fraction(0)
-        return DURATIONS[self.duration] * DOT_FACTORS[self.dots]
+        return FIGURES[self.duration] * DOT_FACTORS[self.dots]
 
     @property
     def midi_pitch(self) -> int:
@@ -106,20 +95,6 @@ class Token:
         if self.pitch is None:
             raise ValueError(f"a {self.kind} token has no pitch")
         return pitch_to_midi(self.pitch)
-
-
-def _split_pitch(pitch: str) -> tuple[str, int, int]:
-    """``"C#5"`` -> ``("C", 1, 5)``: step letter, alteration in semitones, octave."""
-    m = re.fullmatch(_PITCH, pitch)
-    if m is None:
-        raise ValueError(f"bad pitch {pitch!r}: expected a letter A-G, an optional #, ##, b or bb, and an octave 0-9")
-    return m["step"], _ALTERS[m["alter"] or ""], int(m["octave"])
-
-
-def pitch_to_midi(pitch: str) -> int:
-    """MIDI note number of a semantic pitch name such as ``"Bb4"`` or ``"E#3"`` (C4 = 60, so B#3 = 60, Cb4 = 59)."""
-    step, alter, octave = _split_pitch(pitch)
-    return 12 * (octave + 1) + _STEP_SEMITONES[step] + alter
 
 
 @lru_cache(maxsize=8192)
@@ -155,7 +130,7 @@ def parse_token(text: str) -> Token:
     raise ValueError(f"unknown token kind {kind!r} (expected one of {', '.join(KINDS)})")
 
 
-def _parse_all(tokens: Iterable[str | Token], source: str | None = None) -> list[Token]:
+def parse_tokens(tokens: Iterable[str | Token], source: str | None = None) -> list[Token]:
     """Parse every token, naming the position, the token and ``source`` in the error."""
     parsed = []
     for i, tok in enumerate(tokens):
@@ -196,7 +171,7 @@ def parse_semantic(text: str, source: str | None = None) -> list[str]:
     if not body.strip():
         raise ValueError(f"{where}empty semantic text")
     tokens = body.split("\t")
-    _parse_all(tokens, source)
+    parse_tokens(tokens, source)
     return tokens
 
 
@@ -204,16 +179,6 @@ def read_semantic(path: str | PathLike) -> list[str]:
     """Read and validate a ``.semantic`` file (see :func:`parse_semantic`)."""
     path = Path(path)
     return parse_semantic(path.read_text(encoding="utf-8"), source=str(path))
-
-
-def bar_quarters(meter: str) -> Fraction:
-    """Length of one bar in quarter notes for a time-signature value (``"3/4"``, ``"C"`` = 4/4, ``"C/"`` = 2/2)."""
-    if meter in ("C", "C/"):
-        return Fraction(4)
-    m = re.fullmatch(r"([1-9][0-9]*)/([1-9][0-9]*)", meter)
-    if m is None:
-        raise ValueError(f"bad time signature {meter!r}: expected n/d, C or C/")
-    return Fraction(4 * int(m[1]), int(m[2]))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -251,13 +216,13 @@ class _Event:
 def _meter_or_raise(meter: str | None, index: int) -> Fraction:
     if meter is None:
         raise ValueError(f"multirest at position {index} comes before any time signature, so its length is unknown")
-    return bar_quarters(meter)
+    return bar_length(meter)
 
 
 def _timeline(tokens: Sequence[Token], settings: MidiSettings) -> tuple[list[_Event], Fraction]:
     """Place every note on a time line in quarters; return the notes and the end of the music.
 
-    Rules (im3 ``SemanticImporter`` where it is known, reference §2):
+    Rules (im3 ``SemanticImporter`` where it is known):
 
     - notes and rests last their written length times the dot factor; a multi-rest lasts N bars of the current
       time signature;
@@ -341,7 +306,7 @@ def semantic_to_midi(tokens: Sequence[str | Token], settings: MidiSettings = Mid
     ValueError
         For an invalid token (naming its position), or a multi-rest before any time signature.
     """
-    toks = _parse_all(tokens)
+    toks = parse_tokens(tokens)
     events, end = _timeline(toks, settings)
     spq = Fraction(settings.seconds_per_quarter)
     midi = pretty_midi.PrettyMIDI(resolution=settings.ticks_per_quarter, initial_tempo=60.0 / float(spq))
@@ -356,7 +321,7 @@ def semantic_to_midi(tokens: Sequence[str | Token], settings: MidiSettings = Mid
 
 def semantic_duration(tokens: Sequence[str | Token], settings: MidiSettings = MidiSettings()) -> float:
     """Length of the music in seconds, trailing rests and multi-rests included."""
-    _, end = _timeline(_parse_all(tokens), settings)
+    _, end = _timeline(parse_tokens(tokens), settings)
     return float(end * Fraction(settings.seconds_per_quarter))
 
 
@@ -382,15 +347,7 @@ _PAE_ACCIDENTALS = {0: "n", 1: "x", 2: "xx", -1: "b", -2: "bb"}
 def pae_key(key: str) -> str:
     """PAE key signature for a semantic key: ``"AM"`` -> ``"xFCG"``, ``"EbM"`` -> ``"bBEA"``, ``"CM"`` -> ``""``."""
     fifths = KEY_FIFTHS[key]
-    return "x" + _SHARP_ORDER[:fifths] if fifths > 0 else "b" + _FLAT_ORDER[:-fifths] if fifths < 0 else ""
-
-
-def _key_alters(key: str | None) -> dict[str, int]:
-    """Alteration of each step letter under a key signature."""
-    if key is None:
-        return {}
-    fifths = KEY_FIFTHS[key]
-    return {s: 1 for s in _SHARP_ORDER[:fifths]} if fifths >= 0 else {s: -1 for s in _FLAT_ORDER[:-fifths]}
+    return "x" + SHARP_ORDER[:fifths] if fifths > 0 else "b" + FLAT_ORDER[:-fifths] if fifths < 0 else ""
 
 
 def pae_octave(octave: int) -> str:
@@ -408,21 +365,12 @@ def pae_meter(meter: str) -> str:
     return meter.lower() if meter.startswith("C") else meter
 
 
-def _beat_quarters(meter: str | None) -> Fraction:
-    """Length in quarters of the beat within which short notes are beamed: three units in compound meters
-    (x/8 or x/16 with a numerator divisible by 3, e.g. a dotted quarter in 6/8 and 3/8), otherwise a quarter."""
-    if meter is not None and not meter.startswith("C"):
-        num, den = (int(x) for x in meter.split("/"))
-        if den >= 8 and num % 3 == 0:
-            return Fraction(12, den)
-    return Fraction(1)
-
-
 def _beam_groups(tokens: Sequence[Token]) -> list[tuple[int, int]]:
     """(first, last) token indices of the beam groups :func:`semantic_to_pae` writes.
 
-    Consecutive notes shorter than a quarter that start and end within one beat are beamed; rests, grace notes
-    and barlines break a group.  Positions are counted from each barline; a first bar that a barline closes
+    Consecutive notes shorter than a quarter that start and end within one beat
+    (:func:`mtlnb.camera_primus.notation.music.beam_beat_length`) are beamed; rests, grace notes and barlines
+    break a group.  Positions are counted from each barline; a first bar that a barline closes
     short of the meter is an upbeat, so its positions are counted back from its end.
     """
     meter = next((t.value for t in tokens if t.kind == "timeSignature"), None)
@@ -432,8 +380,8 @@ def _beam_groups(tokens: Sequence[Token]) -> list[tuple[int, int]]:
             closed = tok.kind == "barline"
             break
         first_bar += tok.quarters if tok.kind in ("note", "rest") else 0
-    upbeat = closed and meter is not None and first_bar < bar_quarters(meter)
-    pos = bar_quarters(meter) - first_bar if upbeat else Fraction(0)
+    upbeat = closed and meter is not None and first_bar < bar_length(meter)
+    pos = bar_length(meter) - first_bar if upbeat else Fraction(0)
     groups: list[tuple[int, int]] = []
     run: list[int] = []  # token indices of the notes in the open group
     run_beat = None
@@ -443,7 +391,7 @@ def _beam_groups(tokens: Sequence[Token]) -> list[tuple[int, int]]:
         if tok.kind in ("timeSignature", "clef", "keySignature", "tie"):
             continue
         if tok.kind == "note" and tok.quarters < 1:
-            beat = _beat_quarters(meter)
+            beat = beam_beat_length(meter)
             index = pos // beat
             fits = pos + tok.quarters <= (index + 1) * beat
             if run and (index != run_beat or not fits):
@@ -515,14 +463,14 @@ def semantic_to_pae(tokens: Sequence[str | Token], carry: bool = True, beams: bo
     written as appoggiaturas (``q``), the only kind the corpus shows; the semantic does not tell them apart.
     Multi-rests: ``=`` for one bar, ``=N`` otherwise, as in the corpus.
     """
-    toks = _parse_all(tokens)
+    toks = parse_tokens(tokens)
     head = {"clef": "G2", "keySignature": None, "timeSignature": None}
     start = 0
     while start < len(toks) and toks[start].kind in head:
         head[toks[start].kind] = toks[start].value
         start += 1
     key = head["keySignature"]
-    key_alter = _key_alters(key)
+    key_alter = key_alterations(key)
     header = (
         f"%{pae_clef(head['clef'])}@{pae_meter(head['timeSignature']) if head['timeSignature'] else ''}"
         f"${pae_key(key) if key else ''}ü "
@@ -543,7 +491,7 @@ def semantic_to_pae(tokens: Sequence[str | Token], carry: bool = True, beams: bo
         elif tok.kind == "clef":
             out.append(f"%{pae_clef(tok.value)} ")
         elif tok.kind == "keySignature":
-            key_alter = _key_alters(tok.value)
+            key_alter = key_alterations(tok.value)
             out.append(f"${pae_key(tok.value)} ")
         elif tok.kind == "timeSignature":
             out.append(f"@{pae_meter(tok.value)} ")
@@ -561,7 +509,7 @@ def semantic_to_pae(tokens: Sequence[str | Token], carry: bool = True, beams: bo
             if tok.kind == "rest":
                 symbol = "-"
             else:
-                step, alter, oct_ = _split_pitch(tok.pitch)
+                step, alter, oct_ = split_pitch(tok.pitch)
                 if oct_ != octave:
                     text += pae_octave(oct_)
                     octave = oct_

@@ -1,4 +1,6 @@
-"""Tests of mtlnb.camera_primus.corpus.distortion: each step's ImageMagick/GraphicsMagick semantics, the recipe, the JPEG writer."""
+"""Tests of mtlnb.camera_primus.corpus.distortion:
+each step's ImageMagick/GraphicsMagick semantics, the recipe, the JPEG writer.
+"""
 
 from __future__ import annotations
 

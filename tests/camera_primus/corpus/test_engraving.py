@@ -1,4 +1,6 @@
-"""Tests of mtlnb.camera_primus.corpus.engraving: the PAE dialect, determinism, the two-colour PNG, and the 60 real PrIMuS samples."""
+"""Tests of mtlnb.camera_primus.corpus.engraving:
+the PAE dialect, determinism, the two-colour PNG, and the 60 real PrIMuS samples.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mtlnb.camera_primus.corpus.engraving import EngraveConfig, binarise, encode_png, engrave, primus_pae_to_verovio, trim
+from mtlnb.camera_primus.corpus.engraving import (
+    EngraveConfig,
+    binarise,
+    encode_png,
+    engrave,
+    primus_pae_to_verovio,
+    trim,
+)
 
 # The first real sample's incipit (211010522-1_1_1): A major, 2/4, four bars of quavers and semiquavers.
 PAE = "%G-2@2/4$xFCGü 8.'E6E8EC/8.F6E4E/8FA8.A6A/8.''D6C4C/"

@@ -22,7 +22,8 @@ def test_image_features_shape_and_range(tmp_path):
 
 
 def test_cqt_features_real_audio_width(reference):
-    # late-fusion-baseline.md §3: the real 9.0 s file gives 388 CQT frames -> width 827 -> 413 CTC steps.
+    # the baseline's preprocessing (Alfaro-Contreras et al. 2023): the real 9.0 s file gives 388 CQT frames ->
+    # width 827 -> 413 CTC steps.
     audio, sr = sf.read(reference / "primus" / "audio" / "110002867-1_1_1.wav")
     x = features.cqt_features(audio, sr)
     assert x.shape == (256, 827)

@@ -1,4 +1,4 @@
-"""The synthetic incipit generator and its fitted statistics."""
+"""The synthetic incipit generator (its statistics are fitted in test_incipit_stats.py)."""
 
 from __future__ import annotations
 
@@ -46,38 +46,7 @@ def incipits():
     return g.generate_incipits(300, seed=7)
 
 
-# -- tokens, durations, pitches ---------------------------------------------------------------------------------
-
-def test_token_family():
-    assert g.token_family("note-C#5_eighth._fermata") == "note"
-    assert g.token_family("gracenote-E5_eighth") == "gracenote"
-    assert g.token_family("rest-half") == "rest"
-    assert g.token_family("multirest-23") == "multirest"
-    assert g.token_family("keySignature-EbM") == "keySignature"
-    assert g.token_family("timeSignature-C/") == "timeSignature"
-    assert g.token_family("barline") == "barline" and g.token_family("tie") == "tie"
-    for bad in ("chord-C4", "note", "", "barline2"):
-        with pytest.raises(ValueError, match="not a semantic token"):
-            g.token_family(bad)
-
-
-def test_durations_pitches_keys_clefs():
-    assert g.duration_value("quarter.") == Fraction(3, 2)
-    assert g.duration_value("eighth..") == Fraction(7, 8)
-    assert g.event_duration("note-Bb4_half._fermata") == 3
-    assert g.event_duration("gracenote-C5_eighth") == 0
-    with pytest.raises(ValueError):
-        g.event_duration("barline")
-    assert g.parse_pitch("C4") == (28, 0) and g.parse_pitch("Bb3") == (27, -1)
-    assert g.pitch_name(27, -1) == "Bb3" and g.pitch_name(38, 1) == "F#5"
-    assert {c for c, a in g.key_alterations("DM").items() if a} == {"F", "C"}
-    assert {c: a for c, a in g.key_alterations("EbM").items() if a} == {"B": -1, "E": -1, "A": -1}
-    assert set(g.key_alterations("none").values()) == {0}
-    # middle lines: G2 -> B4, C1 -> G4, C3 -> C4, F4 -> D3
-    assert [g.pitch_name(g.clef_middle_line(c)) for c in ("G2", "C1", "C3", "F4")] == ["B4", "G4", "C4", "D3"]
-    assert g.bar_length("6/8") == 3 and g.bar_length("C/") == 4
-    assert g.beat_length("6/8") == Fraction(3, 2) and g.beat_length("3/4") == 1 and g.beat_length("C/") == 2
-
+# -- the metrical grid ------------------------------------------------------------------------------------------
 
 def test_metrical_grid_rule_and_its_vectorised_form_agree():
     # 4/4: quarter-half-quarter allowed, a dotted quarter on an off-beat eighth not, an eighth across a beat not.
@@ -206,15 +175,6 @@ def test_check_structure_accepts_the_real_rules():
                          "note-F4_eighth", "barline", "note-F4_half.", "barline"])
 
 
-def test_generated_corpus_resembles_the_real_one(primus_samples, incipits):
-    real = [g.read_tokens(next(p.glob("*.semantic"))) for p in primus_samples]
-    cmp = g.compare_corpora({"real": real, "synthetic": incipits})
-    for col, tol in (("n_tokens", 0.2), ("n_note", 0.2), ("frac_note", 0.1), ("frac_barline", 0.15),
-                     ("frac_rest", 0.35)):
-        r, s = cmp.loc[col, ("real", "mean")], cmp.loc[col, ("synthetic", "mean")]
-        assert abs(s - r) <= tol * r, (col, r, s)
-
-
 def test_encoding_accepts_generated_incipits(incipits):
     encoding = pytest.importorskip("mtlnb.camera_primus.notation.semantic")
     if not hasattr(encoding, "parse_semantic"):
@@ -228,109 +188,74 @@ def test_bad_config_is_rejected():
         g.generate_incipit(np.random.default_rng(0), config=g.GeneratorConfig(length_model="notes"))
 
 
-# -- fitting ------------------------------------------------------------------------------------------------------
+# -- the stages of generate_incipit, one by one ---------------------------------------------------------------------
 
-TINY_VOCAB = ["clef-G2", "clef-F4", "keySignature-DM", "timeSignature-2/4", "timeSignature-3/4",
-              "timeSignature-3/8", "timeSignature-2/3", "note-D5_quarter", "note-E5_quarter", "note-F#5_quarter",
-              "note-D5_half", "note-D5_eighth", "rest-quarter", "barline", "tie", "multirest-2", "multirest-3",
-              "gracenote-E5_eighth"]
-# A: 3 full bars of 2/4 in D major, a tie across the second barline, ends with a barline.
-A = ["clef-G2", "keySignature-DM", "timeSignature-2/4", "note-D5_quarter", "note-E5_quarter", "barline",
-     "note-F#5_quarter", "note-F#5_quarter", "tie", "barline", "note-F#5_quarter", "rest-quarter", "barline"]
-# B: 3/4, a multirest bar first, a full bar, then a truncated bar (2 of 3 quarters) with a grace note.
-B = ["clef-G2", "timeSignature-3/4", "multirest-2", "barline", "rest-quarter", "note-D5_half", "barline",
-     "gracenote-E5_eighth", "note-D5_quarter", "note-E5_quarter"]
+def _bars(*bars: str) -> list[list]:
+    """Bars of events from a shorthand: ``"q q r"`` → quarter note, quarter note, quarter rest."""
+    names = {"q": "quarter", "h": "half", "e": "eighth"}
+    return [[g._Event(rest=x.startswith("r"), duration=names[x[-1]]) for x in bar.split()] for bar in bars]
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    return g.fit_stats([A, B], TINY_VOCAB, g.FitConfig(duration_backoff=0.0))
+def test_ties_and_fermatas():
+    rng = np.random.default_rng(0)
+    always = dataclasses.replace(g.default_stats(), tie_rates={"within_bar": 1.0, "across_barline": 1.0},
+                                 fermata_rate=1.0)
+    bars = _bars("q q rq", "h", "rq rq")
+    g._ties_and_fermatas(rng, always, bars, [False, False])
+    assert [[e.tie for e in bar] for bar in bars] == [[True, False, False], [False], [False, False]]
+    # the fermata sits on a bar's last note, or on its last rest where it has no note
+    assert [[e.fermata for e in bar] for bar in bars] == [[False, True, False], [True], [False, True]]
+    bars = _bars("q q", "q", "q")
+    g._ties_and_fermatas(rng, always, bars, [True, False])  # a multirest bar follows the first: no tie over it
+    assert [[e.tie for e in bar] for bar in bars] == [[True, False], [True], [False]]
+    never = dataclasses.replace(always, tie_rates={"within_bar": 0.0, "across_barline": 0.0}, fermata_rate=0.0)
+    bars = _bars("q q", "q")
+    g._ties_and_fermatas(rng, never, bars, [False])
+    assert not any(e.tie or e.fermata for bar in bars for e in bar)
 
 
-def test_fit_header_and_length_frequencies(tiny):
-    approx = lambda x: pytest.approx(x, rel=1e-5)  # noqa: E731  (the JSON keeps six significant digits)
-    # floor 0.05 spread over the vocabulary support
-    assert tiny.clefs == {"G2": approx(0.95 + 0.025), "F4": approx(0.025)}
-    assert tiny.key_signatures == {"none": approx(0.5), "DM": approx(0.5)}
-    assert set(tiny.time_signatures) == {"2/4", "3/4", "3/8"}  # 2/3 cannot be filled with binary figures
-    assert tiny.time_signatures["3/8"] == approx(0.05 / 3)
-    assert tiny.bars[3] == approx(0.95 * 0.5 + 0.05 / 16) and tiny.bars[2] == tiny.bars[3]
-    assert tiny.bars[1] == approx(0.05 / 16)
-    assert tiny.events[6] == approx(0.95 * 0.5 + 0.05 / 48) and tiny.events[4] == tiny.events[6]
-    assert tiny.endings == {"barline": 0.5, "complete": 0.0, "truncated": 0.5}
-    assert tiny.pickup_rate == 0.0
-    assert tiny.breve_bars == {"2/4": 0.0, "3/4": 0.0}
-    assert tiny.multirest_start_rate == 0.5 and tiny.multirest_inner_rate == 0.0
-    assert tiny.multirest_lengths == {2: approx(0.975), 3: approx(0.025)}
+def test_pitches_walk_in_the_key_and_hold_tied_notes():
+    s = dataclasses.replace(g.default_stats(), chromatic_rate=0.0, grace_rate=0.0)
+    lo, hi = (g.parse_pitch(p)[0] for p in s.pitch_ranges["G2"])
+    alters = g.key_alterations("EbM")
+    bars = _bars("q q q", "h", "rq q")
+    bars[0][1].tie = True
+    bars[2][1].tie = True  # the last note's tie has nothing to reach: dropped
+    g._pitches(np.random.default_rng(3), s, g.GeneratorConfig(), bars, (lo, hi, g.clef_middle_line("G2")), alters)
+    notes = [e for bar in bars for e in bar if not e.rest]
+    assert notes[2].pitch == notes[1].pitch and notes[2].step == notes[1].step
+    for e in notes:
+        step, alter = g.parse_pitch(e.pitch)
+        assert step == e.step and lo <= step <= hi
+        assert alter == alters[g.LETTERS[step % 7]]  # spelled with the key's accidentals
+        assert e.grace is None
+    assert not notes[-1].tie and bars[2][0].pitch is None
 
 
-def test_fit_event_rates(tiny):
-    approx = lambda x: pytest.approx(x, rel=1e-5)  # noqa: E731
-    # events: A = D E F# F#~ F# r ; B = r D(half) | D E.  Starts: A note, B rest.
-    # after a note: A 5 events (1 rest), B 2 events (0 rests); after a rest: B's half note.
-    assert tiny.rest_transitions == {"start": 0.5, "note": approx(1 / 7), "rest": 0.0}
-    # note pairs within a bar: D-E, F#-F# (A), D-E (B): no tie; across a barline: E-F#, F#~F# (A), D-D (B): one tie
-    assert tiny.tie_rates == {"within_bar": 0.0, "across_barline": approx(1 / 3)}
-    assert tiny.grace_rate == approx(1 / 8) and tiny.grace_durations == {"eighth": 1.0}
-    assert tiny.fermata_rate == 0.0 and tiny.chromatic_rate == 0.0 and tiny.chromatic_up == 0.5
-    # untied intervals: +1 +1 0 (A), 0 +1 (B); support -14..14 (29 values)
-    assert tiny.intervals[1] == approx(0.95 * 3 / 5 + 0.05 / 29)
-    assert tiny.intervals[0] == approx(0.95 * 2 / 5 + 0.05 / 29)
-    assert tiny.intervals[-3] == approx(0.05 / 29)
-    # offsets from B4 (G2's middle line): D5 +2 (x3), E5 +3 (x2), F#5 +4 (x3); support -16..16
-    assert tiny.pitch_offsets[2] == approx(0.95 * 3 / 8 + 0.05 / 33)
-    assert tiny.pitch_offsets[3] == approx(0.95 * 2 / 8 + 0.05 / 33)
-    # ranges: offsets 2..4 (too few notes for a clef of its own: pooled) around each clef's middle line
-    assert tiny.pitch_ranges == {"G2": ("D5", "F5"), "F4": ("F3", "A3")}
+def test_pitches_drop_what_the_vocabulary_lacks_and_add_grace_notes():
+    s = dataclasses.replace(g.default_stats(), chromatic_rate=0.0, grace_rate=1.0)
+    staff = tuple(g.parse_pitch(p)[0] for p in s.pitch_ranges["G2"]) + (g.clef_middle_line("G2"),)
+    bars = [[g._Event(rest=True, duration="whole.", fermata=True), g._Event(rest=False, duration="quarter")]]
+    assert "whole._fermata" not in s.rest_support
+    g._pitches(np.random.default_rng(0), s, g.GeneratorConfig(), bars, staff, g.key_alterations("none"))
+    assert not bars[0][0].fermata  # no rest-whole._fermata token: the fermata goes
+    grace = bars[0][1].grace
+    assert grace is not None and grace.startswith("gracenote-")
+    step = g.parse_pitch(grace.split("-", 1)[1].split("_")[0])[0]
+    assert abs(step - bars[0][1].step) == 1  # a step above or below the main note
 
 
-def test_fit_duration_choice_weights(tiny):
-    approx = lambda x: pytest.approx(x, rel=1e-5)  # noqa: E731
-    # 2/4 (maximum likelihood): every choice was a quarter -> weight 1.
-    assert tiny.durations["2/4"] == {"quarter": 1.0}
-    # 3/4: the rest (only rest-quarter exists) is forced; the half was chosen from {half, quarter, eighth} at beat 2,
-    # and the truncated bar's two quarters from the same set: likelihood h q^2 -> h = 1/3, q = 2/3.
-    assert tiny.durations["3/4"] == {"half": approx(1 / 3), "quarter": approx(2 / 3)}
-    # pooled over both: q^5 h -> q = 5/6, h = 1/6, floor 0.05/3; 3/8 (unseen) shifts it one figure shorter:
-    # its quarter gets the pool's half, its eighth the pool's quarter.
-    ph, pq = 0.95 / 6 + 0.05 / 3, 0.95 * 5 / 6 + 0.05 / 3
-    assert tiny.durations["3/8"] == {"quarter": approx(ph / (ph + pq)), "eighth": approx(pq / (ph + pq))}
-
-
-def test_choice_weights_with_full_choice_sets_are_smoothed_frequencies():
-    sets = np.ones((4, 3), dtype=bool)
-    w = g._choice_weights(sets, np.array([0, 0, 1, 2]), np.array([0.2, 0.4, 0.4]), 4.0)
-    assert w == pytest.approx([(2 + 0.8) / 8, (1 + 1.6) / 8, (1 + 1.6) / 8])
-
-
-def test_fit_rejects_bad_input():
-    with pytest.raises(ValueError, match="incipit 1.*not in the vocabulary"):
-        g.fit_stats([A, ["clef-G2", "timeSignature-2/4", "note-G9_quarter"]], TINY_VOCAB)
-    with pytest.raises(ValueError, match="incipit 0.*clef and a time signature"):
-        g.fit_stats([["clef-G2", "note-D5_quarter"]], TINY_VOCAB)
-    with pytest.raises(ValueError, match="lacks 'tie'"):
-        g.fit_stats([A], [t for t in TINY_VOCAB if t != "tie"])
-
-
-def test_stats_round_trip_through_json(tmp_path, tiny):
-    for stats in (tiny, g.default_stats()):
-        path = tmp_path / "stats.json"
-        stats.save(path)
-        assert g.IncipitStats.load(path) == stats
-    with pytest.raises(ValueError, match="missing fields"):
-        g.IncipitStats.from_dict({"clefs": {}})
-
-
-def test_shipped_stats_are_the_fit_of_the_real_samples(reference):
-    assert g.fit_reference_stats(reference / "primus") == g.default_stats()
-
-
-def test_corpus_statistics_by_hand():
-    df = g.corpus_statistics([A])
-    row = df.iloc[0]
-    assert (row.clef, row.key_signature, row.time_signature) == ("G2", "DM", "2/4")
-    assert row.n_tokens == 13 and row.n_bars == 3
-    assert (row.n_note, row.n_rest, row.n_barline, row.n_tie) == (5, 1, 3, 1)
-    assert row.frac_note == pytest.approx(5 / 13)
-    assert row.mean_abs_interval == pytest.approx(0.5)  # D E F# F# F#: steps 1 1 0 0
-    assert row.pitch_span == 2
+def test_tokens_write_the_planned_incipit():
+    bars = _bars("q rq", "h", "q")
+    for e, p in zip((bars[0][0], bars[1][0], bars[2][0]), ("D5", "E5", "E5")):
+        e.pitch = p
+    bars[1][0].tie, bars[2][0].fermata, bars[1][0].grace = True, True, "gracenote-F5_eighth"
+    t = g.default_stats()._tables
+    out = g._tokens(np.random.default_rng(0), t, ("G2", "none", "2/4"), False, bars, [False, False], "truncated")
+    assert out == ["clef-G2", "timeSignature-2/4", "note-D5_quarter", "rest-quarter", "barline",
+                   "gracenote-F5_eighth", "note-E5_half", "tie", "barline", "note-E5_quarter_fermata"]
+    out = g._tokens(np.random.default_rng(0), t, ("C1", "DM", "3/4"), True, bars[:2], [True], "barline")
+    first, inner = out[3], out[8]  # multirest bars at the start and after the first bar; lengths drawn here
+    assert first.startswith("multirest-") and inner.startswith("multirest-")
+    assert out == ["clef-C1", "keySignature-DM", "timeSignature-3/4", first, "barline", "note-D5_quarter",
+                   "rest-quarter", "barline", inner, "barline", "gracenote-F5_eighth", "note-E5_half", "tie", "barline"]

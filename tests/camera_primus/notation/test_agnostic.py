@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mtlnb.camera_primus.notation import agnostic
 from mtlnb.camera_primus.notation import semantic as encoding
 from mtlnb.camera_primus.corpus import incipits as generator
 from mtlnb.camera_primus.notation.agnostic import (
@@ -209,7 +210,7 @@ def test_format_and_parse():
 # the 60 real samples
 
 # Where our agnostic differs from the real file.  Each reason is checked below.
-TIE_MISPLACED = ("Verovio 2's PAE import misplaced the ties (see test_encoding's TIE_LOST): the MEI's tie ends on "
+TIE_MISPLACED = ("Verovio 2's PAE import misplaced the ties (see test_semantic's TIE_LOST): the MEI's tie ends on "
                  "another note than the one after the semantic 'tie', so slur.end sits elsewhere")
 AGNOSTIC_EXCEPTIONS = {
     "211010576-1_2_1": TIE_MISPLACED,
@@ -285,3 +286,36 @@ def test_synthetic_incipits_convert(beams):
         starts = [t.split("-", 1)[1] for t in out if t.startswith("slur.start-")]
         ends = [t.split("-", 1)[1] for t in out if t.startswith("slur.end-")]
         assert starts == ends  # the generator ties equal pitches only: both ends of each tie on one place
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the steps of semantic_to_agnostic
+
+
+def test_check_events_match():
+    toks = encoding.parse_tokens(["clef-G2", "note-C4_quarter", "tie", "rest-half", "multirest-3"])
+    agnostic._check_events_match(toks, pae_events("%G-2@4/4$ü 4'C+2-=3"))
+    with pytest.raises(ValueError, match="event 1 is note in the PAE and rest in the semantic"):
+        agnostic._check_events_match(toks, pae_events("%G-2@4/4$ü 4'C2C=3"))
+    with pytest.raises(ValueError, match=r"event 2 is missing in the PAE and multirest in the semantic \(2 vs 3"):
+        agnostic._check_events_match(toks, pae_events("%G-2@4/4$ü 4'C2-"))
+
+
+def test_drawn_accidental_follows_im3_or_the_engraving():
+    key, bar = {"F": 1, "C": 1}, {}  # D major
+    drawn = [agnostic._drawn_accidental(p, None, "corpus", key, bar) for p in ("F#4", "F4", "F4", "F#4", "F5")]
+    assert drawn == [None, 0, None, 1, 0]  # against the key, then against the bar's last accidental per octave
+    assert bar == {("F", 4): 1, ("F", 5): 0}
+    assert agnostic._drawn_accidental("F#5", 1, "corpus", key, {}) == 1  # written by the PAE: drawn, needed or not
+    assert agnostic._drawn_accidental("Bb4", -1, "corpus", {}, {}) == -1
+    bar = {}
+    assert agnostic._drawn_accidental("F4", None, "engraved", key, bar) is None and bar == {}
+    assert agnostic._drawn_accidental("F#4", 1, "engraved", key, bar) == 1
+
+
+def test_note_tokens():
+    tok = encoding.parse_token("note-F#5_eighth._fermata")
+    assert agnostic._note_tokens(tok, 8, 1, "Right", True) == [
+        "fermata.above-S6", "slur.end-L5", "accidental.sharp-L5", "note.beamedRight1-L5", "dot-S5"]
+    tok = encoding.parse_token("gracenote-E4_quarter..")
+    assert agnostic._note_tokens(tok, 1, None, "Left", False) == ["gracenote.quarter-S1", "dot-S1", "dot-S1"]

@@ -19,7 +19,14 @@ import verovio
 
 from mtlnb.camera_primus.notation import semantic as encoding
 from mtlnb.core.io import atomic_path
-from mtlnb.camera_primus.notation.semantic import Token, parse_semantic, parse_token, semantic_duration, semantic_to_midi, semantic_to_pae
+from mtlnb.camera_primus.notation.semantic import (
+    Token,
+    parse_semantic,
+    parse_token,
+    semantic_duration,
+    semantic_to_midi,
+    semantic_to_pae,
+)
 
 
 def _verovio_notes(pae: str) -> list[tuple[int, float, float]]:
@@ -59,7 +66,7 @@ def _semantic(sample) -> list[str]:
 def test_every_vocabulary_token_parses(reference):
     vocab = (reference / "primus" / "vocabulary_semantic.txt").read_text(encoding="utf-8").split()
     kinds = Counter(parse_token(t).kind for t in vocab)
-    # the counts given in reference/late-fusion-baseline.md §1
+    # the counts of the Camera-PrIMuS distribution's vocabulary_semantic.txt
     assert len(vocab) == 1781
     assert kinds == {"note": 1384, "gracenote": 210, "multirest": 98, "timeSignature": 39, "rest": 24,
                      "keySignature": 14, "clef": 10, "barline": 1, "tie": 1}  # fmt: skip
