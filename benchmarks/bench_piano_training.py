@@ -32,7 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from _gpu_projection import H100_SXM_FP32, TESLA_K40_FP32, gpu_seconds
-from mtlnb.piano import networks as P
+from mtlnb.piano import cross_stitch as CS, networks as P
 
 UPDATES = 680_000  # per configuration (§V)
 EVALS = 34  # validation passes per configuration (our reading of "20.000 × 34")
@@ -43,10 +43,10 @@ GPUS = {"Tesla K40 (paper)": TESLA_K40_FP32, "H100 SXM (FP32)": H100_SXM_FP32}  
 
 def networks(maps: int | None) -> dict[str, torch.nn.Module]:
     hard = P.HARD_SHARING if maps is None else P.HARD_SHARING.with_maps(maps)
-    cs = P.CROSS_STITCH if maps is None else P.CROSS_STITCH.with_maps(maps // 2)
+    cs = CS.CROSS_STITCH if maps is None else CS.CROSS_STITCH.with_maps(maps // 2)
     return {"icassp19 (3 heads)": P.HardSharingNet(P.ICASSP19), "hard": P.HardSharingNet(hard),
-            "cross_stitch_full": P.CrossStitchNet(cs, "full"),
-            "cross_stitch_detached": P.CrossStitchNet(cs, "detached")}
+            "cross_stitch_full": CS.CrossStitchNet(cs, "full"),
+            "cross_stitch_detached": CS.CrossStitchNet(cs, "detached")}
 
 
 def forward_flops(model: torch.nn.Module, batch: int) -> float:

@@ -2,8 +2,9 @@
 
     python benchmarks/bench_spectrogram.py [--seconds 60] [--repeats 5] [--out results.json]
 
-Measures :func:`mtlnb.camera_primus.corpus.features.semilog_spectrogram` (float64 FFT, madmom's precision, and the float32 option) on
-``--seconds`` of audio, best of ``--repeats`` runs, and reports "× real time" (audio seconds per compute second).
+Measures :func:`mtlnb.piano.spectrogram.semilog_spectrogram` (float64 FFT, madmom's precision, and the float32
+option) on ``--seconds`` of audio, best of ``--repeats`` runs, and reports "× real time" (audio seconds per compute
+second).
 madmom's LogarithmicFilteredSpectrogram with the same options is timed in the same run where madmom imports;
 elsewhere (its PyPI release does not import on current Python) the figure recorded on the project's 2-core
 build machine is printed instead, marked as recorded.
@@ -23,10 +24,10 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from mtlnb.camera_primus.corpus import features  # noqa: E402
-from mtlnb.core import io
+from mtlnb.core import io  # noqa: E402
+from mtlnb.piano import spectrogram  # noqa: E402
 
-MADMOM_RECORDED_X_REALTIME = 400.0  # madmom git HEAD, 60 s of audio, one core of the build machine (task brief)
+MADMOM_RECORDED_X_REALTIME = 400.0  # madmom git HEAD, 60 s of audio, one core of the project's build machine
 
 
 def _best_time(fn, repeats: int) -> float:
@@ -44,7 +45,7 @@ def _madmom_time(signal: np.ndarray, repeats: int) -> float | None:
         from madmom.audio.spectrogram import LogarithmicFilteredSpectrogram
     except Exception:  # noqa: BLE001 - any import failure means "not available here"
         return None
-    cfg = features.SEMILOG
+    cfg = spectrogram.SEMILOG
 
     def run():
         LogarithmicFilteredSpectrogram(signal, sample_rate=cfg.sr, frame_size=cfg.frame_size, fft_size=cfg.frame_size,
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", help="also write the results as JSON here")
     args = parser.parse_args(argv)
 
-    sr = features.SEMILOG.sr
+    sr = spectrogram.SEMILOG.sr
     rng = np.random.default_rng(0)
     t = np.arange(int(args.seconds * sr)) / sr
     # Content does not change the cost; a few partials over noise keep the numbers realistic anyway.
@@ -72,8 +73,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = {"seconds": args.seconds, "repeats": args.repeats, "machine": platform.processor() or platform.machine(),
                "numpy": np.__version__}
     for dtype in ("float64", "float32"):
-        cfg = features.SemilogConfig(fft_dtype=dtype)
-        secs = _best_time(lambda: features.semilog_spectrogram(signal, sr, cfg), args.repeats)
+        cfg = spectrogram.SemilogConfig(fft_dtype=dtype)
+        secs = _best_time(lambda: spectrogram.semilog_spectrogram(signal, sr, cfg), args.repeats)
         results[f"mtlnb_{dtype}_s"] = secs
         results[f"mtlnb_{dtype}_x_realtime"] = args.seconds / secs
     madmom_secs = _madmom_time(signal, args.repeats)

@@ -5,7 +5,7 @@ Run ``python benchmarks/bench_training.py [--sizes paper|mini|both] [--device au
 [--steps N] [--gpu-speedup X ...] [--utilisation U] [--floor-ms F] [--eval-floor-ms E] [--lstm-step-us S]``.
 
 The networks (OMR, baseline A2S, GradSPSA A2S) run at the papers' batch sizes (16, 4, 2 pairs) and at the input
-sizes of real Camera-PrIMuS (mean of the 60 reference samples: image 64 × 656, CQT 256 × 1,247 = 13.6 s of audio,
+sizes of real Camera-PrIMuS (mean of 60 real samples: image 64 × 656, CQT 256 × 1,247 = 13.6 s of audio,
 25 symbols; |V| = 1,781, the full semantic vocabulary), on random inputs of that shape.  ``--sizes mini`` takes
 the profile's reduced networks (``mtlnb.profiles`` ``mini``) at the same input sizes (the synthetic corpus is
 close: image 636, CQT 977 median).  Every network runs in a fresh child process, one after the other.
@@ -65,13 +65,13 @@ from typing import NamedTuple
 from _gpu_projection import H100_SXM_BF16_DENSE, H100_SXM_FP32, gpu_seconds
 from mtlnb.camera_primus.networks.runs import SCENARIO_PERCENTS
 
-# Real Camera-PrIMuS means over the 60 reference samples (see the module docstring).
+# Real Camera-PrIMuS means over 60 real samples (see the module docstring).
 IMAGE_WIDTH = 656  # image feature columns at height 64
 CQT_WIDTH = 1247  # CQT columns after the 256/120 resize (13.57 s at 22,050 Hz, hop 512)
 N_SYMBOLS = 25  # semantic tokens per incipit
 VOCAB = 1781  # primus/vocabulary_semantic.txt
 
-# The paper profile's work per fold (reference late-fusion-baseline.md §4, §8; thesis §4).
+# The paper profile's work per fold (the baseline, Alfaro-Contreras et al. 2023; thesis §4).
 TRAIN, VAL, TEST = 13371, 4457, 4457
 EPOCHS = 150
 FOLDS = 5
@@ -270,8 +270,8 @@ def paper_work(train_batch: dict[str, int], eval_batch: dict[str, int]) -> list[
     """Every pass of the ``paper`` profile over five folds (module docstring), per kind.
 
     ``train_batch`` / ``eval_batch``: samples per update / per validation forward of each network.  A scenario
-    subset has ``int(13,371 · p / 100)`` samples (``mtlnb.camera_primus.corpus.primus.scenario_subset``); an epoch's last batch may
-    be short, so passes are ceilings.
+    subset has ``int(13,371 · p / 100)`` samples (``mtlnb.camera_primus.corpus.primus.scenario_subset``); an
+    epoch's last batch may be short, so passes are ceilings.
     """
     def ceil(n: int, b: int) -> int:
         return -(-n // b)

@@ -3,8 +3,8 @@
 The baseline ran the FluidSynth program once per file (through midi2audio), which reads the soundfont from disk
 every time.  Here one :class:`Renderer` per worker process keeps a synthesiser holding the soundfont, so FluidSynth's
 in-process sample cache makes loading it into a fresh synthesiser for each file cheap (tens of milliseconds
-instead of 0.7 s for FluidR3_GM), and plays the MIDI events into it directly (pyfluidsynth).  A fresh synthesiser per file
-is deliberate: reusing one after ``system_reset`` does not reproduce its output (voice and block state carry
+instead of 0.7 s for FluidR3_GM), and plays the MIDI events into it directly (pyfluidsynth).  A fresh synthesiser
+per file is deliberate: reusing one after ``system_reset`` does not reproduce its output (voice and block state carry
 over), and every file must render exactly as it would alone.
 
 Choices where the papers are silent (documented here, recorded in the corpus manifest):

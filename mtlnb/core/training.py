@@ -66,7 +66,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from io import StringIO
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol, runtime_checkable
+from typing import Any, Callable, Iterable, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -291,7 +291,8 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
 
 
 def _save(obj: dict, path: Path) -> None:
-    """``torch.save`` through :func:`mtlnb.core.io.atomic_path`: an interrupted write never leaves a broken checkpoint."""
+    """``torch.save`` through :func:`mtlnb.core.io.atomic_path`: an interrupted write never leaves a broken
+    checkpoint."""
     with io.atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -401,11 +402,180 @@ class _Distributed:
             dist.destroy_process_group()
 
 
+# ------------------------------------------------------------------------------------------- stages of train()
+
+
+def _check_inputs(task: Task, train_dataset, val_dataset) -> None:
+    """``ValueError`` for a task without the :class:`Task` members, a bad ``mode`` or an empty dataset."""
+    missing = [n for n in ("metric", "mode", "collate", "batch_sampler", "loss", "evaluate") if not hasattr(task, n)]
+    if missing:
+        raise ValueError(f"train: the task {type(task).__name__} lacks {missing} (see mtlnb.core.training.Task)")
+    if task.mode not in ("min", "max"):
+        raise ValueError(f"task.mode must be 'min' or 'max', got {task.mode!r}")
+    if len(train_dataset) == 0 or len(val_dataset) == 0:
+        raise ValueError(f"train: empty dataset (train {len(train_dataset)}, validation {len(val_dataset)} samples)")
+
+
+def _load_resumable(last_path: Path, config: TrainConfig, task: Task) -> dict | None:
+    """``last.pt`` if the run folder has one (``None`` for a fresh run), checked against ``config`` and ``task``.
+
+    Raises
+    ------
+    ValueError
+        The checkpoint was trained with other ``RESUME_FIELDS`` or selects by another metric.
+    """
+    if not last_path.exists():
+        return None
+    ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
+    _check_resumable(ckpt["config"], config, last_path)
+    if ckpt["best"]["metric"] != task.metric:
+        raise ValueError(f"{last_path} selects by {ckpt['best']['metric']!r}, the task by {task.metric!r}; "
+                         "use a new run folder")
+    return ckpt
+
+
+@dataclass
+class _Progress:
+    """What the epochs carry forward and ``last.pt`` keeps: finished epochs, the log rows, the best value."""
+
+    start: int  # finished epochs when this call of train() began (0 = fresh run)
+    history: list[dict]  # the log rows, one per finished epoch
+    best: dict  # {"metric", "mode", "value" (None until an epoch improves), "epoch" (0 = none)}
+
+    @classmethod
+    def resume(cls, ckpt: dict | None, task: Task) -> "_Progress":
+        """The progress stored in ``last.pt``, or a fresh run's (no epoch, no best value)."""
+        if ckpt is None:
+            return cls(0, [], {"metric": task.metric, "mode": task.mode, "value": None, "epoch": 0})
+        return cls(ckpt["epoch"], list(ckpt["history"]), dict(ckpt["best"]))
+
+    def record(self, row: dict, metric: str, mode: str) -> bool:
+        """Append one epoch's log row; returns whether ``row[metric]`` strictly improved on the best (then kept)."""
+        self.history.append(row)
+        improved = _improved(row[metric], self.best["value"], mode)
+        if improved:
+            self.best.update(value=row[metric], epoch=row["epoch"])
+        return improved
+
+    def result(self, run_dir: Path, task: Task) -> TrainResult:
+        value = self.best["value"]
+        return TrainResult(run_dir, task.metric, task.mode, math.nan if value is None else value,
+                           self.best["epoch"], len(self.history), self.start, self.history)
+
+
 def _make_optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=True,
                            weight_decay=config.weight_decay)
+
+
+def _precision(config: TrainConfig, device: torch.device) -> tuple[torch.amp.GradScaler, Callable]:
+    """The loss scaler and the autocast context factory: AMP only on CUDA with ``config.amp``.
+
+    bfloat16 needs no scaling (the scaler is disabled); float16, asked for or the fallback on GPUs without
+    bfloat16, gets an enabled :class:`torch.amp.GradScaler`.  Off AMP the factory is :func:`contextlib.nullcontext`.
+    """
+    use_amp = config.amp and device.type == "cuda"
+    amp_dtype = getattr(torch, config.amp_dtype)
+    if use_amp and amp_dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        amp_dtype = torch.float16  # pre-Ampere GPUs: fp16 with loss scaling instead
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype is torch.float16)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if use_amp else nullcontext
+    return scaler, autocast
+
+
+def _restore_or_seed(ckpt: dict | None, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                     config: TrainConfig, ddp: _Distributed, last_path: Path) -> None:
+    """Resume the optimiser, scaler and random states from ``last.pt``, or seed a fresh run with ``seed + rank``.
+
+    A checkpoint saved by another number of processes cannot give each rank its own states back: the random
+    states are then re-seeded from (seed, finished epochs, rank), with a warning that the run will not repeat.
+    """
+    if ckpt is None:
+        _seed_all(config.seed + ddp.rank)
+        return
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if ckpt["scaler"] is not None and scaler.is_enabled():
+        scaler.load_state_dict(ckpt["scaler"])
+    states = ckpt["rng"]
+    if len(states) == ddp.world:
+        _set_rng_state(states[ddp.rank])
+    else:
+        # stacklevel 4: _restore_or_seed ← _setup ← train ← the caller of train
+        warnings.warn(f"{last_path}: saved by {len(states)} processes, resumed by {ddp.world}; "
+                      "random states re-seeded, so this run will not repeat the original exactly", stacklevel=4)
+        _seed_all(config.seed + 1000 * ckpt["epoch"] + ddp.rank)
+
+
+def _loader_seed(seed: int, epoch: int, rank: int) -> int:
+    """Seed of the DataLoader's worker generator in ``epoch`` (from 0): re-seeded every epoch so that a resumed
+    run gives its workers the same seeds as an uninterrupted one."""
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+
+
+@dataclass
+class _Loop:
+    """What :func:`train` sets up once and every epoch uses."""
+
+    model: nn.Module  # the caller's model (unwrapped): validation, checkpoints, BatchNorm sync
+    net: nn.Module  # the model that trains: ``model`` or its DistributedDataParallel wrapper
+    task: Task
+    config: TrainConfig
+    device: torch.device
+    ddp: _Distributed
+    params: list[nn.Parameter]  # the optimised parameters (requires_grad)
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    autocast: Callable  # () -> context manager: autocast on CUDA with AMP, else nullcontext
+    pin: bool  # pinned host batches and non-blocking copies (CUDA only)
+    bars: bool  # progress bars and epoch lines (rank 0 only)
+    loader_rng: torch.Generator  # the DataLoaders' worker seeds, re-seeded per epoch (_loader_seed)
+    train_batches: _RankBatches
+    train_loader: DataLoader
+    val_loader: DataLoader | None  # rank 0 only
+    run_dir: Path
+
+
+def _setup(model: nn.Module, task: Task, train_dataset, val_dataset, ckpt: dict | None, config: TrainConfig,
+           device: torch.device, ddp: _Distributed, run_dir: Path) -> _Loop:
+    """Model on the device (with ``last.pt``'s weights), optimiser, precision, random states, DDP and loaders.
+
+    The order is part of the contract: random states are restored (or seeded) after the optimiser exists and
+    before anything draws, so that a resumed run repeats an uninterrupted one.
+    """
+    model.to(device)
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("train: the model has no parameter with requires_grad")
+    optimizer = _make_optimizer(params, config)
+    scaler, autocast = _precision(config, device)
+    _restore_or_seed(ckpt, optimizer, scaler, config, ddp, run_dir / "last.pt")
+
+    net = model
+    if ddp.active:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                      find_unused_parameters=config.find_unused_parameters)
+
+    pin = config.pin_memory and device.type == "cuda"
+    loader_rng = torch.Generator()
+
+    def loader(dataset, batches) -> DataLoader:
+        return DataLoader(dataset, batch_sampler=batches, collate_fn=task.collate, num_workers=config.num_workers,
+                          pin_memory=pin, generator=loader_rng, persistent_workers=config.num_workers > 0)
+
+    train_batches = _RankBatches(task.batch_sampler(train_dataset, config.batch_size, config.seed),
+                                 ddp.rank, ddp.world, config.max_batches_per_epoch)
+    if len(train_batches) == 0:
+        raise ValueError(f"train: no training batch per process ({len(train_dataset)} samples, batch "
+                         f"{config.batch_size}, {ddp.world} processes, cap {config.max_batches_per_epoch})")
+    train_loader = loader(train_dataset, train_batches)
+    val_batches = task.batch_sampler(val_dataset, config.eval_batch_size or config.batch_size, config.seed)
+    val_loader = loader(val_dataset, val_batches) if ddp.main else None
+    return _Loop(model, net, task, config, device, ddp, params, optimizer, scaler, autocast, pin,
+                 config.progress and ddp.main, loader_rng, train_batches, train_loader, val_loader, run_dir)
 
 
 def _train_epoch(net, task, loader, optimizer, scaler, params, config, device, pin, autocast, desc, bars):
@@ -445,9 +615,83 @@ def _validate(model, task, loader, device, pin, autocast, bars) -> dict[str, flo
         return {f"val_{k}": float(v) for k, v in task.evaluate(model, batches).items()}
 
 
+def _log_row(epoch: int, train_loss: float, metrics: dict[str, float], seconds: float, lr: float) -> dict:
+    """One ``log.csv`` row, columns in the file's order: epoch (from 1), train_loss, the ``val_`` metrics, seconds
+    (wall time of the epoch), lr (of the first parameter group)."""
+    return {"epoch": epoch, "train_loss": train_loss, **metrics, "seconds": seconds, "lr": lr}
+
+
+def _weights_checkpoint(epoch: int, metric: str, value: float, state: dict, config: TrainConfig,
+                        target: float | None = None) -> dict:
+    """The contents of ``best.pt`` (or, with ``target``, of a snapshot): see the module docstring."""
+    head = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "metric": metric, "value": value}
+    if target is not None:
+        head["target"] = float(target)
+    return {**head, "model": state, "config": asdict(config)}
+
+
+def _save_epoch(loop: _Loop, progress: _Progress, row: dict, improved: bool, rng: list[dict]) -> None:
+    """Rank 0's files after an epoch: the log, ``best.pt`` (on an improvement), due snapshots, ``last.pt``.
+
+    Order matters for crash safety: ``last.pt`` is written last, so a resume never sees a newer log or ``best.pt``
+    than its own epoch without repeating (identically, on the CPU) that epoch.
+    """
+    config, task, run_dir = loop.config, loop.task, loop.run_dir
+    epoch, value = row["epoch"], row[task.metric]
+    _write_log(run_dir / "log.csv", progress.history)
+    state = {k: v.detach().cpu().clone() for k, v in loop.model.state_dict().items()}
+    if improved:
+        _save(_weights_checkpoint(epoch, task.metric, progress.best["value"], state, config), run_dir / "best.pt")
+    for target in config.snapshots_at:  # an existing file is an earlier epoch's: the first one counts
+        snap = snapshot_path(run_dir, target)
+        if not snap.exists() and _reached(value, target, task.mode):
+            _save(_weights_checkpoint(epoch, task.metric, value, state, config, target), snap)
+    _save({"format": CHECKPOINT_FORMAT, "epoch": epoch, "model": state, "optimizer": loop.optimizer.state_dict(),
+           "scaler": loop.scaler.state_dict() if loop.scaler.is_enabled() else None, "best": dict(progress.best),
+           "history": progress.history, "rng": rng, "config": asdict(config)}, run_dir / "last.pt")
+
+
+def _epoch_line(row: dict, epochs: int, improved: bool) -> str:
+    """The summary printed after an epoch: every log column but the epoch, ``*`` on a new best."""
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
+    return f"epoch {row['epoch']}/{epochs}: {shown}" + (" *" if improved else "")
+
+
+def _run_epoch(loop: _Loop, progress: _Progress, epoch: int) -> None:
+    """Epoch ``epoch`` (from 0): train, validate on rank 0, log, select, checkpoint; every rank returns in step."""
+    config, task, ddp = loop.config, loop.task, loop.ddp
+    t0 = time.perf_counter()
+    loop.loader_rng.manual_seed(_loader_seed(config.seed, epoch, ddp.rank))
+    loop.train_batches.set_epoch(epoch)
+    total = _train_epoch(loop.net, task, loop.train_loader, loop.optimizer, loop.scaler, loop.params, config,
+                         loop.device, loop.pin, loop.autocast, f"epoch {epoch + 1}/{config.epochs}", loop.bars)
+    loss_sum, steps = ddp.all_reduce_sum(total).tolist()
+    ddp.sync_buffers(loop.model)
+
+    metrics = _validate(loop.model, task, loop.val_loader, loop.device, loop.pin, loop.autocast, loop.bars) \
+        if ddp.main else None
+    metrics = ddp.broadcast(metrics)
+    if task.metric not in metrics:
+        raise ValueError(f"task.metric {task.metric!r} is not among the validation metrics {sorted(metrics)}")
+    row = _log_row(epoch + 1, loss_sum / steps, metrics, time.perf_counter() - t0,
+                   loop.optimizer.param_groups[0]["lr"])
+    row["seconds"] = ddp.broadcast(row["seconds"])
+    improved = progress.record(row, task.metric, task.mode)
+    rng = ddp.gather(_rng_state())
+    if ddp.main:
+        _save_epoch(loop, progress, row, improved, rng)
+        if loop.bars:
+            tqdm.write(_epoch_line(row, config.epochs, improved))
+    ddp.barrier()
+
+
 def train(model: nn.Module, task: Task, train_dataset, val_dataset, run_dir: str | os.PathLike,
           config: TrainConfig = TrainConfig()) -> TrainResult:
     """Train ``model`` on ``task``, selecting the epoch by validation, resumably, into ``run_dir``.
+
+    The stages: check the inputs (:func:`_check_inputs`), read ``last.pt`` (:func:`_load_resumable`,
+    :class:`_Progress`), set up model, optimiser, random states and loaders (:func:`_setup`), run the epochs
+    (:func:`_run_epoch`: train, validate, log, select, checkpoint), and leave ``best.pt``'s weights in the model.
 
     Parameters
     ----------
@@ -476,140 +720,24 @@ def train(model: nn.Module, task: Task, train_dataset, val_dataset, run_dir: str
     FloatingPointError
         A non-finite training loss (the epoch, step and, when the batch has ``ids``, the samples are named).
     """
-    missing = [n for n in ("metric", "mode", "collate", "batch_sampler", "loss", "evaluate") if not hasattr(task, n)]
-    if missing:
-        raise ValueError(f"train: the task {type(task).__name__} lacks {missing} (see mtlnb.core.training.Task)")
-    if task.mode not in ("min", "max"):
-        raise ValueError(f"task.mode must be 'min' or 'max', got {task.mode!r}")
-    if len(train_dataset) == 0 or len(val_dataset) == 0:
-        raise ValueError(f"train: empty dataset (train {len(train_dataset)}, validation {len(val_dataset)} samples)")
+    _check_inputs(task, train_dataset, val_dataset)
     run_dir = Path(run_dir)
-    log_path, last_path, best_path = run_dir / "log.csv", run_dir / "last.pt", run_dir / "best.pt"
-
     device = resolve_device(config.device)
     ddp = _Distributed(device)
     try:
         if ddp.active and device.type == "cuda":
             device = torch.device("cuda", ddp.local_rank)
             torch.cuda.set_device(device)
-        ckpt = torch.load(last_path, map_location="cpu", weights_only=True) if last_path.exists() else None
-        if ckpt is not None:
-            _check_resumable(ckpt["config"], config, last_path)
-            if ckpt["best"]["metric"] != task.metric:
-                raise ValueError(f"{last_path} selects by {ckpt['best']['metric']!r}, the task by {task.metric!r}; "
-                                 "use a new run folder")
-        start = ckpt["epoch"] if ckpt else 0
-        history = list(ckpt["history"]) if ckpt else []
-        best = dict(ckpt["best"]) if ckpt else {"metric": task.metric, "mode": task.mode, "value": None, "epoch": 0}
-
-        def result() -> TrainResult:
-            value = best["value"]
-            return TrainResult(run_dir, task.metric, task.mode, math.nan if value is None else value,
-                               best["epoch"], len(history), start, history)
-
-        if start >= config.epochs:  # a finished run: nothing to train
-            if config.restore_best and best_path.exists():
-                load_weights(model, best_path)
-            return result()
-
-        model.to(device)
-        if ckpt:
-            model.load_state_dict(ckpt["model"])
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("train: the model has no parameter with requires_grad")
-        optimizer = _make_optimizer(params, config)
-        use_amp = config.amp and device.type == "cuda"
-        amp_dtype = getattr(torch, config.amp_dtype)
-        if use_amp and amp_dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
-            amp_dtype = torch.float16  # pre-Ampere GPUs: fp16 with loss scaling instead
-        scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype is torch.float16)
-        if ckpt:
-            optimizer.load_state_dict(ckpt["optimizer"])
-            if ckpt["scaler"] is not None and scaler.is_enabled():
-                scaler.load_state_dict(ckpt["scaler"])
-            states = ckpt["rng"]
-            if len(states) == ddp.world:
-                _set_rng_state(states[ddp.rank])
-            else:
-                warnings.warn(f"{last_path}: saved by {len(states)} processes, resumed by {ddp.world}; "
-                              "random states re-seeded, so this run will not repeat the original exactly",
-                              stacklevel=2)
-                _seed_all(config.seed + 1000 * start + ddp.rank)
-        else:
-            _seed_all(config.seed + ddp.rank)
-
-        net = model
-        if ddp.active:
-            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                          find_unused_parameters=config.find_unused_parameters)
-
-        pin = config.pin_memory and device.type == "cuda"
-        loader_rng = torch.Generator()  # worker seeds, re-seeded per epoch so that resumes repeat them
-
-        def loader(dataset, batches) -> DataLoader:
-            return DataLoader(dataset, batch_sampler=batches, collate_fn=task.collate, num_workers=config.num_workers,
-                              pin_memory=pin, generator=loader_rng, persistent_workers=config.num_workers > 0)
-
-        train_batches = _RankBatches(task.batch_sampler(train_dataset, config.batch_size, config.seed),
-                                     ddp.rank, ddp.world, config.max_batches_per_epoch)
-        if len(train_batches) == 0:
-            raise ValueError(f"train: no training batch per process ({len(train_dataset)} samples, batch "
-                             f"{config.batch_size}, {ddp.world} processes, cap {config.max_batches_per_epoch})")
-        train_loader = loader(train_dataset, train_batches)
-        val_batches = task.batch_sampler(val_dataset, config.eval_batch_size or config.batch_size, config.seed)
-        val_loader = loader(val_dataset, val_batches) if ddp.main else None
-        autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if use_amp else nullcontext
-        bars = config.progress and ddp.main
-
-        if ddp.main and ckpt:
-            _write_log(log_path, history)  # drop rows of an epoch that was logged but not checkpointed
-        for epoch in range(start, config.epochs):
-            t0 = time.perf_counter()
-            loader_rng.manual_seed(int(np.random.SeedSequence([config.seed, epoch, ddp.rank]).generate_state(1)[0]))
-            train_batches.set_epoch(epoch)
-            total = _train_epoch(net, task, train_loader, optimizer, scaler, params, config, device, pin, autocast,
-                                 f"epoch {epoch + 1}/{config.epochs}", bars)
-            loss_sum, steps = ddp.all_reduce_sum(total).tolist()
-            ddp.sync_buffers(model)
-
-            metrics = _validate(model, task, val_loader, device, pin, autocast, bars) if ddp.main else None
-            metrics = ddp.broadcast(metrics)
-            if task.metric not in metrics:
-                raise ValueError(f"task.metric {task.metric!r} is not among the validation metrics {sorted(metrics)}")
-            row = {"epoch": epoch + 1, "train_loss": loss_sum / steps, **metrics,
-                   "seconds": time.perf_counter() - t0, "lr": optimizer.param_groups[0]["lr"]}
-            row["seconds"] = ddp.broadcast(row["seconds"])
-            history.append(row)
-            improved = _improved(metrics[task.metric], best["value"], task.mode)
-            if improved:
-                best.update(value=metrics[task.metric], epoch=epoch + 1)
-            rng = ddp.gather(_rng_state())
-            if ddp.main:
-                # Order matters for crash safety: last.pt is written last, so a resume never sees a newer log or
-                # best.pt than its own epoch without repeating (identically, on the CPU) that epoch.
-                _write_log(log_path, history)
-                state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                if improved:
-                    _save({"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "metric": task.metric,
-                           "value": best["value"], "model": state, "config": asdict(config)}, best_path)
-                for target in config.snapshots_at:  # an existing file is an earlier epoch's: the first one counts
-                    snap = snapshot_path(run_dir, target)
-                    if not snap.exists() and _reached(metrics[task.metric], target, task.mode):
-                        _save({"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "metric": task.metric,
-                               "value": metrics[task.metric], "target": float(target), "model": state,
-                               "config": asdict(config)}, snap)
-                _save({"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "model": state,
-                       "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if scaler.is_enabled()
-                       else None, "best": dict(best), "history": history, "rng": rng, "config": asdict(config)},
-                      last_path)
-                if bars:
-                    shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
-                    tqdm.write(f"epoch {epoch + 1}/{config.epochs}: {shown}" + (" *" if improved else ""))
-            ddp.barrier()
-
-        if config.restore_best and best_path.exists():
-            load_weights(model, best_path)
-        return result()
+        ckpt = _load_resumable(run_dir / "last.pt", config, task)
+        progress = _Progress.resume(ckpt, task)
+        if progress.start < config.epochs:  # else a finished run: nothing to train
+            loop = _setup(model, task, train_dataset, val_dataset, ckpt, config, device, ddp, run_dir)
+            if ddp.main and ckpt:
+                _write_log(run_dir / "log.csv", progress.history)  # drop rows of an epoch logged, not checkpointed
+            for epoch in range(progress.start, config.epochs):
+                _run_epoch(loop, progress, epoch)
+        if config.restore_best and (run_dir / "best.pt").exists():
+            load_weights(model, run_dir / "best.pt")
+        return progress.result(run_dir, task)
     finally:
         ddp.close()

@@ -31,6 +31,12 @@ frame after the onset at the earliest.  Times are frame / fps (frame i is centre
 :func:`note_scores` compares notes with ``mir_eval.transcription.precision_recall_f1_overlap`` (pitches converted
 to Hz, 50 ms onset tolerance, offsets within 20 % of the note or 50 ms with ``offset_ratio=0.2``, onsets only with
 ``offset_ratio=None``).
+
+Whole pieces
+------------
+:func:`predict_piece` runs a trained network over every frame of a piece (its 11-frame context windows, eval mode);
+:func:`note_level_scores` does that for every piece of a cache's split and scores the decoded notes against the
+piece's MIDI file.
 """
 
 from __future__ import annotations
@@ -39,6 +45,12 @@ from collections import defaultdict
 from typing import Mapping
 
 import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from mtlnb.core import training
+from mtlnb.piano import data as piano_data, maestro, networks
 
 BINARY = ("onsets", "frames", "offsets")
 REGRESSION = ("velocity", "sustain")
@@ -301,3 +313,51 @@ def piece_note_scores(notes: np.ndarray, predictions: Mapping[str, np.ndarray], 
         p, r, f = note_scores(ref, notes[:, 2], intervals, pitches, offset_ratio=ratio)
         out.update({f"{prefix}_precision": p, f"{prefix}_recall": r, f"{prefix}_f1": f})
     return out
+
+
+# ------------------------------------------------------------------------------------------- whole pieces
+
+
+@torch.no_grad()
+def predict_piece(model: nn.Module, spectrogram: np.ndarray, batch_size: int = 1024,
+                  device: str = "cpu") -> dict[str, np.ndarray]:
+    """Predictions for every frame of one piece (eval mode: no noise).
+
+    Parameters
+    ----------
+    spectrogram : ndarray (T, 144)
+
+    Returns
+    -------
+    dict task -> ndarray float32 (T, 88) or (T, 1)
+        Probabilities for onsets/frames/offsets, values for velocity/sustain.
+    """
+    dev = training.resolve_device(device)
+    model.to(dev).eval()
+    windows = piano_data.context_windows(np.asarray(spectrogram, dtype=np.float32))
+    parts: dict[str, list] = {}
+    for a in range(0, len(windows), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(windows[a:a + batch_size])).to(dev)
+        for t, v in networks.activations(model(x)).items():
+            parts.setdefault(t, []).append(v.float().cpu().numpy())
+    return {t: np.concatenate(v) for t, v in parts.items()}
+
+
+def note_level_scores(model: nn.Module, cache: piano_data.PianoCache, split: str = "validation",
+                      threshold: float = 0.5, device: str = "cpu") -> pd.DataFrame:
+    """Note-level P/R/F1 (onsets; onsets + offsets) of every piece of ``split``, after :func:`decode_notes`.
+
+    The reference notes come from the piece's MIDI file (pedal applied, as the targets).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per piece: ``piece``, ``note_precision/recall/f1``, ``note_offset_precision/recall/f1``.
+    """
+    sources = {p.id: p for p in maestro.pieces(cache.dataset_root, split)}
+    rows = []
+    for piece in cache.select(split):
+        pred = predict_piece(model, cache.spectrogram(piece.id), device=device)
+        notes = maestro.midi_to_notes(sources[piece.id].midi_path, cache.settings.sustain_threshold)
+        rows.append({"piece": piece.id, **piece_note_scores(notes, pred, threshold, cache.settings.targets.fps)})
+    return pd.DataFrame(rows)

@@ -1,6 +1,6 @@
 """The paper's Tables I–IV as data (Kelz et al. 2019, §VI), and helpers to show ours beside them.
 
-Transcribed from the paper's text (``seeds/001_639e0f00f9b80675.txt``); every "–" is NaN here.  A "–" means one
+Transcribed from the paper's text (Kelz, Böck & Widmer 2019); every "–" is NaN here.  A "–" means one
 of two things in the paper, told apart by ``status``:
 
 - the task was not trained (λ = 0), so there is no R² for it (``status="ok"``, that cell NaN);

@@ -38,6 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -168,8 +169,150 @@ def _ramp(t0: float, t1: float, v0: float, v1: float) -> list[tuple[float, int]]
     return [(t0 + (t1 - t0) * i / n, int(round(v0 + (v1 - v0) * i / n))) for i in range(n + 1)]
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """What a piece is written in: key, metre, tempo curve, length (:func:`_frame`)."""
+
+    tonic: int  # pitch class of the key's tonic
+    minor: bool  # harmonic minor, else major
+    scale: list[int]  # the key's seven pitch classes, tonic first
+    bpb: int  # beats per bar (3 or 4)
+    per_bar: int  # chords per bar
+    bpm: float  # nominal tempo
+    phrase_beats: int  # beats per phrase
+    when: Callable  # beat → seconds (:func:`_tempo_map`)
+    n_bars: int  # bars of the piece, the last one the final chord
+
+    @property
+    def chord_len(self) -> float:
+        """Beats per chord."""
+        return self.bpb / self.per_bar
+
+    @property
+    def end_beat(self) -> int:
+        return self.n_bars * self.bpb
+
+    def chord_pcs(self, root: int) -> list[int]:
+        """Pitch classes of the triad on scale degree ``root``."""
+        return [self.scale[(root + k) % 7] for k in (0, 2, 4)]
+
+
+def _frame(rng: np.random.Generator, seconds: float, config: PerformanceConfig) -> _Frame:
+    """Draw key, metre, chords per bar and tempo; fit the bars (at least two) into ``seconds``."""
+    tonic, minor = int(rng.integers(12)), bool(rng.random() < 0.4)
+    scale = [(tonic + s) % 12 for s in (_MINOR if minor else _MAJOR)]
+    bpb = int(rng.choice([3, 4]))
+    per_bar = int(rng.choice([1, 2])) if bpb == 4 else 1  # chords per bar
+    bpm = float(rng.uniform(*config.tempo))
+    phrase_beats = config.phrase_bars * bpb
+    max_beats = int(np.ceil(seconds * config.tempo[1] / 60 * 1.6)) + phrase_beats
+    when = _tempo_map(rng, bpm, max_beats, phrase_beats, config)
+    n_bars = max(2, int(np.searchsorted(when(np.arange(0, max_beats, bpb) + bpb), seconds, side="right")))
+    return _Frame(tonic, minor, scale, bpb, per_bar, bpm, phrase_beats, when, n_bars)
+
+
+def _chord_roots(rng: np.random.Generator, f: _Frame, config: PerformanceConfig) -> list[int]:
+    """Scale degrees of every chord, phrase by phrase (:func:`_progression`); the last bar holds the tonic."""
+    roots: list[int] = []
+    while len(roots) * f.chord_len < (f.n_bars - 1) * f.bpb:  # the last bar holds the final tonic chord
+        roots += _progression(rng, config.phrase_bars * f.per_bar)
+    return roots[: int((f.n_bars - 1) * f.per_bar)] + [0] * f.per_bar
+
+
+def _score(rng: np.random.Generator, f: _Frame, roots: list[int],
+           config: PerformanceConfig) -> tuple[list[tuple], list[str]]:
+    """The notes in beats, phrase by phrase in each phrase's texture, the final chord held for the last bar.
+
+    Returns
+    -------
+    notes : list of (beat, beats, pitch, role, phrase)
+    textures : list of str, one per phrase
+    """
+    def chord_at(beat: float) -> list[int]:
+        return f.chord_pcs(roots[min(int(beat // f.chord_len), len(roots) - 1)])
+
+    notes: list[tuple[float, float, int, str, int]] = []  # beat, beats, pitch, role, phrase
+    textures, prev_pitch, texture = [], int(rng.integers(66, 80)), str(rng.choice(TEXTURES))
+    for phrase, bar0 in enumerate(range(0, f.n_bars, config.phrase_bars)):
+        bars = min(config.phrase_bars, f.n_bars - bar0)
+        if rng.random() < 0.4:
+            texture = str(rng.choice(TEXTURES))
+        textures.append(texture)
+        for c in range(bar0 * f.per_bar, (bar0 + bars) * f.per_bar):
+            for b, d, p, role in _accompaniment(rng, texture, c * f.chord_len, f.chord_len, f.chord_pcs(roots[c]),
+                                                f.scale[roots[c]], f.bpb):
+                notes.append((b, d, p, role, phrase))
+        if texture in ("melody", "alberti"):
+            line, prev_pitch = _melody(rng, bar0 * f.bpb, bars, f.bpb, chord_at, f.scale, prev_pitch)
+            notes += [(b, d, p, "melody", phrase) for b, d, p in line]
+    last_bar = f.end_beat - f.bpb
+    final = [(b, d, p, r, ph) for b, d, p, r, ph in notes if b >= last_bar]  # the final chord: held
+    notes = [n for n in notes if n[0] < last_bar] + [(last_bar, f.bpb, p, r, ph)
+                                                     for b, d, p, r, ph in final if b == last_bar]
+    return notes, textures
+
+
+def _perform(rng: np.random.Generator, f: _Frame, notes: list[tuple], n_phrases: int,
+             config: PerformanceConfig) -> list[list]:
+    """Dynamics, articulation and timing: notes in beats → ``[start s, end s, pitch, velocity]``."""
+    level = np.clip(np.cumsum(rng.normal(0, 8, n_phrases)) + rng.uniform(*config.dynamics), *config.dynamics)
+    arch = rng.uniform(5, 20, n_phrases)
+    legato = rng.random(n_phrases) < 0.75
+    role_gain = {"melody": 10, "bass": 2, "accomp": -10}
+    midi_notes = []
+    for b, d, p, role, ph in notes:
+        pos = (b - ph * f.phrase_beats) / f.phrase_beats
+        vel = level[ph] + arch[ph] * np.sin(np.pi * pos) + role_gain[role] + 4 * (b % f.bpb == 0) + rng.normal(0, 3)
+        art = rng.uniform(0.85, 1.0) if legato[ph] or b >= f.end_beat - f.bpb else rng.uniform(0.35, 0.6)
+        start = float(f.when(b)) + rng.normal(0, config.timing_jitter)
+        end = float(f.when(b + d * art))
+        midi_notes.append([max(0.0, start), end, p, int(np.clip(round(vel), 1, 127))])
+    return _separate_repeats(midi_notes)
+
+
+def _pedal(rng: np.random.Generator, f: _Frame, n_chords: int, n_phrases: int, last: float,
+           config: PerformanceConfig) -> list[tuple[float, int]]:
+    """The CC64 curve ``[(time s, value)]``: lift just after each harmony change, press again to a full or half
+    depth in pedalled phrases, release after the last note (``last``, s)."""
+    cc, depth = [(0.0, 0)], 0
+    pedalled = rng.random(n_phrases) < config.pedal_probability
+    for c in range(n_chords):
+        t = float(f.when(c * f.chord_len))
+        ph = int(c * f.chord_len // f.phrase_beats)
+        lift_at = t + rng.uniform(0.0, 0.04)
+        if depth:
+            up = lift_at + rng.uniform(0.04, 0.12)
+            cc += _ramp(lift_at, up, depth, 0)
+            lift_at, depth = up, 0
+        if pedalled[ph]:
+            depth = int(rng.integers(110, 128)) if rng.random() < 0.6 else int(rng.integers(*config.half_pedal))
+            down = lift_at + rng.uniform(0.02, 0.1)
+            cc += _ramp(down, down + rng.uniform(0.05, 0.15), 0, depth)
+    if depth:
+        cc += _ramp(last, last + rng.uniform(0.1, 0.3), depth, 0)
+    return cc
+
+
+def _to_midi(midi_notes: list[list], cc: list[tuple[float, int]], description: str,
+             config: PerformanceConfig) -> pretty_midi.PrettyMIDI:
+    """One piano track with the notes and the pedal curve (repeated CC64 values dropped); ``description`` as its
+    lyric."""
+    pm = pretty_midi.PrettyMIDI(resolution=config.resolution, initial_tempo=120.0)
+    piano = pretty_midi.Instrument(program=0, name="Piano")
+    piano.notes = [pretty_midi.Note(velocity=v, pitch=int(p), start=s, end=e) for s, e, p, v in midi_notes]
+    kept = [cc[0]] + [c for prev, c in zip(cc, cc[1:]) if c[1] != prev[1]]  # drop repeated values
+    piano.control_changes = [pretty_midi.ControlChange(64, v, t) for t, v in kept]
+    pm.instruments.append(piano)
+    pm.lyrics.append(pretty_midi.Lyric(description, 0.0))
+    return pm
+
+
 def compose(seed: int, index: int, seconds: float, config: PerformanceConfig = CONFIG) -> pretty_midi.PrettyMIDI:
     """One synthetic performance, determined by (seed, index).
+
+    The stages draw from one random stream in a fixed order: key, metre and tempo (:func:`_frame`), chords
+    (:func:`_chord_roots`), the notes in beats (:func:`_score`), their performance (:func:`_perform`) and the
+    pedal (:func:`_pedal`).
 
     Parameters
     ----------
@@ -188,91 +331,13 @@ def compose(seed: int, index: int, seconds: float, config: PerformanceConfig = C
     if seconds <= 0:
         raise ValueError(f"compose: seconds must be positive, got {seconds}")
     rng = np.random.default_rng([int(seed), int(index)])
-    tonic, minor = int(rng.integers(12)), bool(rng.random() < 0.4)
-    scale = [(tonic + s) % 12 for s in (_MINOR if minor else _MAJOR)]
-    bpb = int(rng.choice([3, 4]))
-    per_bar = int(rng.choice([1, 2])) if bpb == 4 else 1  # chords per bar
-    bpm = float(rng.uniform(*config.tempo))
-    phrase_beats = config.phrase_bars * bpb
-    max_beats = int(np.ceil(seconds * config.tempo[1] / 60 * 1.6)) + phrase_beats
-    when = _tempo_map(rng, bpm, max_beats, phrase_beats, config)
-    n_bars = max(2, int(np.searchsorted(when(np.arange(0, max_beats, bpb) + bpb), seconds, side="right")))
-
-    chord_len = bpb / per_bar
-    roots: list[int] = []
-    while len(roots) * chord_len < (n_bars - 1) * bpb:  # the last bar holds the final tonic chord
-        roots += _progression(rng, config.phrase_bars * per_bar)
-    roots = roots[: int((n_bars - 1) * per_bar)] + [0] * per_bar
-
-    def chord_pcs(root: int) -> list[int]:
-        return [scale[(root + k) % 7] for k in (0, 2, 4)]
-
-    def chord_at(beat: float) -> list[int]:
-        return chord_pcs(roots[min(int(beat // chord_len), len(roots) - 1)])
-
-    notes: list[tuple[float, float, int, str, int]] = []  # beat, beats, pitch, role, phrase
-    textures, prev_pitch, texture = [], int(rng.integers(66, 80)), str(rng.choice(TEXTURES))
-    for phrase, bar0 in enumerate(range(0, n_bars, config.phrase_bars)):
-        bars = min(config.phrase_bars, n_bars - bar0)
-        if rng.random() < 0.4:
-            texture = str(rng.choice(TEXTURES))
-        textures.append(texture)
-        for c in range(bar0 * per_bar, (bar0 + bars) * per_bar):
-            for b, d, p, role in _accompaniment(rng, texture, c * chord_len, chord_len, chord_pcs(roots[c]),
-                                                scale[roots[c]], bpb):
-                notes.append((b, d, p, role, phrase))
-        if texture in ("melody", "alberti"):
-            line, prev_pitch = _melody(rng, bar0 * bpb, bars, bpb, chord_at, scale, prev_pitch)
-            notes += [(b, d, p, "melody", phrase) for b, d, p in line]
-    end_beat = n_bars * bpb
-    final = [(b, d, p, r, ph) for b, d, p, r, ph in notes if b >= end_beat - bpb]  # the final chord: held
-    notes = [n for n in notes if n[0] < end_beat - bpb] + [(end_beat - bpb, bpb, p, r, ph)
-                                                          for b, d, p, r, ph in final if b == end_beat - bpb]
-
-    # Performance: dynamics, articulation, timing.
-    n_phrases = len(textures)
-    level = np.clip(np.cumsum(rng.normal(0, 8, n_phrases)) + rng.uniform(*config.dynamics), *config.dynamics)
-    arch = rng.uniform(5, 20, n_phrases)
-    legato = rng.random(n_phrases) < 0.75
-    role_gain = {"melody": 10, "bass": 2, "accomp": -10}
-    midi_notes = []
-    for b, d, p, role, ph in notes:
-        pos = (b - ph * phrase_beats) / phrase_beats
-        vel = level[ph] + arch[ph] * np.sin(np.pi * pos) + role_gain[role] + 4 * (b % bpb == 0) + rng.normal(0, 3)
-        art = rng.uniform(0.85, 1.0) if legato[ph] or b >= end_beat - bpb else rng.uniform(0.35, 0.6)
-        start = float(when(b)) + rng.normal(0, config.timing_jitter)
-        end = float(when(b + d * art))
-        midi_notes.append([max(0.0, start), end, p, int(np.clip(round(vel), 1, 127))])
-    midi_notes = _separate_repeats(midi_notes)
-
-    # Pedal: lift just after each harmony change, press again to a full or half depth.
-    cc, depth = [(0.0, 0)], 0
-    pedalled = rng.random(n_phrases) < config.pedal_probability
-    for c in range(len(roots)):
-        t = float(when(c * chord_len))
-        ph = int(c * chord_len // phrase_beats)
-        lift_at = t + rng.uniform(0.0, 0.04)
-        if depth:
-            up = lift_at + rng.uniform(0.04, 0.12)
-            cc += _ramp(lift_at, up, depth, 0)
-            lift_at, depth = up, 0
-        if pedalled[ph]:
-            depth = int(rng.integers(110, 128)) if rng.random() < 0.6 else int(rng.integers(*config.half_pedal))
-            down = lift_at + rng.uniform(0.02, 0.1)
-            cc += _ramp(down, down + rng.uniform(0.05, 0.15), 0, depth)
-    last = max(n[1] for n in midi_notes)
-    if depth:
-        cc += _ramp(last, last + rng.uniform(0.1, 0.3), depth, 0)
-
-    pm = pretty_midi.PrettyMIDI(resolution=config.resolution, initial_tempo=120.0)
-    piano = pretty_midi.Instrument(program=0, name="Piano")
-    piano.notes = [pretty_midi.Note(velocity=v, pitch=int(p), start=s, end=e) for s, e, p, v in midi_notes]
-    kept = [cc[0]] + [c for prev, c in zip(cc, cc[1:]) if c[1] != prev[1]]  # drop repeated values
-    piano.control_changes = [pretty_midi.ControlChange(64, v, t) for t, v in kept]
-    pm.instruments.append(piano)
-    key = pretty_midi.note_number_to_name(60 + tonic)[:-1] + (" minor" if minor else " major")
-    pm.lyrics.append(pretty_midi.Lyric(f"{key}, {bpb}/4, {bpm:.0f} bpm, {'/'.join(dict.fromkeys(textures))}", 0.0))
-    return pm
+    f = _frame(rng, seconds, config)
+    roots = _chord_roots(rng, f, config)
+    notes, textures = _score(rng, f, roots, config)
+    midi_notes = _perform(rng, f, notes, len(textures), config)
+    cc = _pedal(rng, f, len(roots), len(textures), max(n[1] for n in midi_notes), config)
+    key = pretty_midi.note_number_to_name(60 + f.tonic)[:-1] + (" minor" if f.minor else " major")
+    return _to_midi(midi_notes, cc, f"{key}, {f.bpb}/4, {f.bpm:.0f} bpm, {'/'.join(dict.fromkeys(textures))}", config)
 
 
 def _separate_repeats(notes: list[list]) -> list[list]:

@@ -1,7 +1,7 @@
 """The five framewise targets of the piano study (Kelz et al. 2019, §III and Fig. 2d).
 
-From the notes of :func:`mtlnb.piano.maestro.midi_to_notes` and the pedal curve of :func:`mtlnb.piano.maestro.sustain_events`,
-at the spectrogram's 50 frames per second:
+From the notes of :func:`mtlnb.piano.maestro.midi_to_notes` and the pedal curve of
+:func:`mtlnb.piano.maestro.sustain_events`, at the spectrogram's 50 frames per second:
 
 ============  ===========  =================================================================================
 name          shape        value
@@ -72,7 +72,7 @@ def encode_targets(notes: np.ndarray, sustain: np.ndarray | None, n_frames: int,
     sustain : ndarray (n_events, 2) or None
         time (s), CC64 value (0..127) of each pedal message, time non-decreasing; None or empty: pedal up.
     n_frames : int
-        T, the number of spectrogram frames (:func:`mtlnb.camera_primus.corpus.features.semilog_n_frames` of the audio).
+        T, the number of spectrogram frames (:func:`mtlnb.piano.spectrogram.semilog_n_frames` of the audio).
     config : TargetConfig
 
     Returns

@@ -1,4 +1,7 @@
-"""Training the piano networks with the shared loop: the task, the paper's grids, the grid runner, the LR range test.
+"""Training the piano networks with the shared loop: the task, the networks and grids a study runs, the LR range test.
+
+A run names its network with a :class:`ModelSpec` (hard sharing, :mod:`mtlnb.piano.networks`, or cross-stitch,
+:mod:`mtlnb.piano.cross_stitch`), its learning rate and its task weights (:class:`PianoRun`).
 
 What the paper fixes (Kelz et al. 2019, §V) and where it is used here:
 
@@ -24,9 +27,9 @@ Where the paper is silent (our choices):
   ``"huber"`` is (``torch.nn.functional.smooth_l1_loss``), should outliers matter.
 - **Loss reduction**: each L_m is the mean over its batch and keys (ICASSP19's ``BCEWithLogitsLoss(reduction=
   "mean")``), so λ_m compares tasks of 88 and of 1 output on the same scale.
-- **Training samples** are frames drawn uniformly with replacement from all training frames (:class:`RandomBatches`):
-  at 680,000 × 64 draws from 25 M frames this is indistinguishable from ICASSP19's per-epoch permutation and needs
-  no 25 M-element permutation.
+- **Training samples** are frames drawn uniformly with replacement from all training frames
+  (:class:`mtlnb.piano.data.RandomBatches`): at 680,000 × 64 draws from 25 M frames this is indistinguishable from
+  ICASSP19's per-epoch permutation and needs no 25 M-element permutation.
 - **Which model is reported**: the one after the last update (``select="last"``); the paper names no early
   stopping or model selection, only the fixed number of updates.  ``select="best"`` takes the best validation
   value of ``metric`` instead.
@@ -40,25 +43,24 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Sampler
 from tqdm.auto import tqdm
 
 from mtlnb.core import io, training
-from mtlnb.piano import maestro, data as piano_data, metrics as piano_metrics
-from mtlnb.piano import networks as piano_models
+from mtlnb.piano import cross_stitch, data as piano_data, figures, metrics as piano_metrics, networks
 
-TASKS = piano_models.TASKS
-BINARY = piano_models.BINARY
-REGRESSION = piano_models.REGRESSION
+TASKS = networks.TASKS
+BINARY = networks.BINARY
+REGRESSION = networks.REGRESSION
 LEARNING_RATES = (0.01, 0.05)  # η of Tables I/III and II/IV
 PAPER_UPDATES = 680_000  # 20,000 × 34 (§V)
 PAPER_EVALS = 34  # the factor 34 of "20.000 × 34": we validate after every 20,000 updates
@@ -70,86 +72,8 @@ TASK_WEIGHT_ROWS = ((0.0, 0.0), (0.0, 0.01), (0.0, 0.1), (0.01, 0.0), (0.01, 0.0
                     (0.1, 0.01), (0.1, 0.1), (0.5, 0.0), (1.0, 0.0))
 CROSS_STITCH_ROWS = (("detached", "balanced"), ("detached", "imbalanced"), ("full", "balanced"),
                      ("full", "imbalanced"))  # Tables III/IV, in the paper's row order
+ARCHITECTURES = ("hard", "cross_stitch")  # ModelSpec.arch: hard sharing (Tables I/II), cross-stitch (III/IV)
 _TABLES = {("hard", 0.01): "I", ("hard", 0.05): "II", ("cross_stitch", 0.01): "III", ("cross_stitch", 0.05): "IV"}
-
-
-# ------------------------------------------------------------------------------------------------------ data
-
-
-class PianoFrameBatches(Dataset):
-    """The frames of one split as samples that are read a whole batch at a time.
-
-    Item ``i`` is a dict ``{"x": (11, 144), "piece": int, <task>: (88,) or (1,)}`` (float32 tensors); the
-    DataLoader fetches batches through :meth:`__getitems__`, one vectorised read per batch (the same dict with a
-    leading batch axis), so a batch costs a few NumPy calls instead of 64 item calls.
-
-    Parameters
-    ----------
-    cache : mtlnb.piano.data.PianoCache
-    split : str, optional
-        "train", "validation", "test" or None (all pieces).
-    shuffle : bool
-        Training data (random batches, :class:`RandomBatches`) or evaluation data (in order,
-        :class:`SequentialBatches`); :meth:`PianoTask.batch_sampler` asks.
-    """
-
-    def __init__(self, cache: piano_data.PianoCache, split: str | None = "train", shuffle: bool = True):
-        self.frames = piano_data.PianoFrames(cache, split)
-        self.cache, self.split, self.shuffle = cache, split, shuffle
-        self.pieces = cache.select(split)
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def __getitems__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
-        idx = np.asarray(indices, dtype=np.int64)
-        x, y = self.frames.reader.batch(idx)
-        piece, _ = self.frames.reader.locate(idx)
-        return {"x": torch.from_numpy(x), "piece": torch.from_numpy(piece),
-                **{t: torch.from_numpy(v) for t, v in y.items()}}
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        batch = self.__getitems__([int(index)])
-        return {k: v[0] for k, v in batch.items()}
-
-
-class RandomBatches(Sampler[list[int]]):
-    """``n_batches`` batches of indices drawn uniformly with replacement; seeded by (seed, epoch)."""
-
-    def __init__(self, n: int, batch_size: int, n_batches: int, seed: int = 0):
-        if n < 1 or batch_size < 1 or n_batches < 1:
-            raise ValueError(f"RandomBatches: need n, batch_size, n_batches >= 1, got {n}, {batch_size}, {n_batches}")
-        self.n, self.batch_size, self.n_batches, self.seed, self.epoch = n, batch_size, n_batches, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        rng = np.random.default_rng([self.seed, self.epoch])
-        for _ in range(self.n_batches):
-            yield rng.integers(0, self.n, self.batch_size).tolist()
-
-    def __len__(self) -> int:
-        return self.n_batches
-
-
-class SequentialBatches(Sampler[list[int]]):
-    """All indices in order, in batches of ``batch_size`` (evaluation)."""
-
-    def __init__(self, n: int, batch_size: int):
-        if n < 0 or batch_size < 1:
-            raise ValueError(f"SequentialBatches: need n >= 0 and batch_size >= 1, got {n}, {batch_size}")
-        self.n, self.batch_size = n, batch_size
-
-    def set_epoch(self, epoch: int) -> None:  # the order never changes
-        pass
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for a in range(0, self.n, self.batch_size):
-            yield list(range(a, min(a + self.batch_size, self.n)))
-
-    def __len__(self) -> int:
-        return -(-self.n // self.batch_size)
 
 
 # ------------------------------------------------------------------------------------------------------ task
@@ -210,8 +134,8 @@ class PianoTask:
 
     def batch_sampler(self, dataset, batch_size: int, seed: int) -> Sampler:
         if getattr(dataset, "shuffle", False):
-            return RandomBatches(len(dataset), batch_size, self.batches_per_epoch, seed)
-        return SequentialBatches(len(dataset), batch_size)
+            return piano_data.RandomBatches(len(dataset), batch_size, self.batches_per_epoch, seed)
+        return piano_data.SequentialBatches(len(dataset), batch_size)
 
     def task_losses(self, outputs: dict[str, torch.Tensor], batch: dict) -> dict[str, torch.Tensor]:
         """L_m of every task with λ_m > 0 (each a mean over batch and keys), in float32."""
@@ -242,7 +166,7 @@ class PianoTask:
             losses = self.task_losses(outputs, batch)
             loss_sum += float(sum(self.weights[t] * v for t, v in losses.items())) * len(batch["x"])
             n += len(batch["x"])
-            pred = piano_models.activations(outputs)
+            pred = networks.activations(outputs)
             acc.update({t: v.float().cpu().numpy() for t, v in pred.items()},
                        {t: batch[t].float().cpu().numpy() for t in pred}, batch["piece"].cpu().numpy())
         result = acc.result()
@@ -257,10 +181,50 @@ class PianoTask:
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """Which network to build: what a run of the study grid names."""
+
+    arch: str = "hard"  # "hard" (Tables I/II) or "cross_stitch" (Tables III/IV)
+    mode: str = "full"  # cross-stitch only: "full" or "detached"
+    init: str = "balanced"  # cross-stitch only: "balanced" or "imbalanced"
+    maps: int | None = None  # stem maps of the hard net; None = the paper's 96.  Cross-stitch gets half (96 -> 48)
+    alpha: str = "task"  # cross-stitch only: α per task pair ("task") or per pair and channel ("channel")
+    stem: tuple[tuple[int, int, int], ...] | None = None  # another reading of the scaled-up stem (hard net's maps);
+    # None = ours (HARD_SHARING.stem).  Cross-stitch columns get it with half the maps, as 96 -> 48.
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"ModelSpec.arch must be one of {ARCHITECTURES}, got {self.arch!r}")
+        modes, inits, alphas = cross_stitch.MODES, cross_stitch.INITS, cross_stitch.ALPHAS
+        if self.mode not in modes or self.init not in inits or self.alpha not in alphas:
+            raise ValueError(f"ModelSpec: mode/init/alpha must be in {modes}/{inits}/{alphas}, "
+                             f"got {self.mode!r}/{self.init!r}/{self.alpha!r}")
+        if self.maps is not None and self.maps < 2:
+            raise ValueError(f"ModelSpec.maps must be None or >= 2, got {self.maps}")
+        if self.stem is not None:
+            networks.PianoNetConfig(stem=tuple(tuple(b) for b in self.stem))  # validates the shapes
+
+    def config(self) -> networks.PianoNetConfig:
+        """The network's sizes: the hard net's stem, or a cross-stitch column's (every block at half the maps)."""
+        stem = self.stem or networks.HARD_SHARING.stem
+        if self.maps is not None:
+            stem = tuple((self.maps, kt, kf) for _, kt, kf in stem)
+        if self.arch == "cross_stitch":
+            stem = tuple((max(1, c // 2), kt, kf) for c, kt, kf in stem)
+        return replace(networks.HARD_SHARING, stem=stem)
+
+    def build(self) -> networks.PianoNet:
+        """A freshly initialised network (seed torch before calling it for a reproducible initialisation)."""
+        if self.arch == "hard":
+            return networks.HardSharingNet(self.config())
+        return cross_stitch.CrossStitchNet(self.config(), self.mode, self.init, self.alpha)
+
+
+@dataclass(frozen=True)
 class PianoRun:
     """One configuration of the study: a network, a learning rate and the task weights."""
 
-    model: piano_models.ModelSpec  # which network
+    model: ModelSpec  # which network
     lr: float  # η
     weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # λ per task in TASKS order
     table: str | None = None  # "I" .. "IV" where the run is a cell of a paper table
@@ -299,7 +263,7 @@ def task_weight_grid(lr: float, rows: Sequence[int] | None = None, maps: int | N
     runs = []
     for r in _checked_rows(rows, len(TASK_WEIGHT_ROWS), "task_weight_grid"):
         vel, sus = TASK_WEIGHT_ROWS[r - 1]
-        runs.append(PianoRun(piano_models.ModelSpec("hard", maps=maps), lr, (1.0, 1.0, 1.0, vel, sus),
+        runs.append(PianoRun(ModelSpec("hard", maps=maps), lr, (1.0, 1.0, 1.0, vel, sus),
                              _TABLES.get(("hard", lr)), r))
     return runs
 
@@ -311,7 +275,7 @@ def cross_stitch_grid(lr: float, rows: Sequence[int] | None = None, maps: int | 
     runs = []
     for r in _checked_rows(rows, len(CROSS_STITCH_ROWS), "cross_stitch_grid"):
         mode, init = CROSS_STITCH_ROWS[r - 1]
-        runs.append(PianoRun(piano_models.ModelSpec("cross_stitch", mode, init, maps, alpha), lr, (1.0,) * 5,
+        runs.append(PianoRun(ModelSpec("cross_stitch", mode, init, maps, alpha), lr, (1.0,) * 5,
                              _TABLES.get(("cross_stitch", lr)), r))
     return runs
 
@@ -462,8 +426,8 @@ def run_grid(runs: Sequence[PianoRun], cache: piano_data.PianoCache, root: str |
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         raise ValueError(f"run_grid: two runs share a folder name ({sorted(n for n in names if names.count(n) > 1)})")
-    train_data = PianoFrameBatches(cache, "train", shuffle=True)
-    val_data = PianoFrameBatches(cache, val_split, shuffle=False)
+    train_data = piano_data.PianoFrameBatches(cache, "train", shuffle=True)
+    val_data = piano_data.PianoFrameBatches(cache, val_split, shuffle=False)
     rows = []
     bar = tqdm(total=len(runs) * settings.updates_per_eval * settings.evals, desc="grid", unit="update",
                disable=not progress, smoothing=0)
@@ -511,7 +475,7 @@ def cross_stitch_alphas(model: nn.Module) -> list[np.ndarray]:
         per-channel α.
     """
     return [u.alpha.detach().cpu().double().numpy().copy() for u in model.modules()
-            if isinstance(u, piano_models.CrossStitchUnit)]
+            if isinstance(u, cross_stitch.CrossStitchUnit)]
 
 
 class AlphaLog:
@@ -557,39 +521,8 @@ class AlphaHistory:
     tasks: tuple[str, ...] = TASKS
 
     def plot(self, snapshots: int = 3, title: str = ""):
-        """Heatmaps of α: one row per layer, one column per snapshot (first, evenly spaced ones, last).
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-        """
-        import matplotlib.pyplot as plt
-
-        picks = np.unique(np.linspace(0, len(self.epochs) - 1, min(snapshots, len(self.epochs))).round().astype(int))
-        fig, axes = plt.subplots(len(self.layers), len(picks), squeeze=False,
-                                 figsize=(2.3 * len(picks) + 0.8, 2.1 * len(self.layers)), layout="constrained")
-        short = [t[:3] for t in self.tasks]
-        # One colour scale for all panels, spanning the values drawn: α stay near their init (0.2, or 0.1/0.9),
-        # so a scale centred on 0 would hide the changes.
-        lo = min(float(layer[picks].min()) for layer in self.layers)
-        hi = max(float(layer[picks].max()) for layer in self.layers)
-        for r, layer in enumerate(self.layers):
-            for c, e in enumerate(picks):
-                ax = axes[r, c]
-                im = ax.imshow(layer[e], cmap="viridis", vmin=lo, vmax=max(hi, lo + 1e-6))
-                for (i, j), v in np.ndenumerate(layer[e]):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                            color="white" if v < (lo + hi) / 2 else "black")
-                ax.set_xticks(range(len(short)), short, fontsize=7)
-                ax.set_yticks(range(len(short)), short, fontsize=7)
-                if r == 0:
-                    ax.set_title(f"{self.updates[e]:,} updates", fontsize=8)
-                if c == 0:
-                    ax.set_ylabel(f"unit {r + 1}\ninput of task", fontsize=8)
-        fig.colorbar(im, ax=axes, shrink=0.6, label="α (row: receiving task, column: source task)")
-        if title:
-            fig.suptitle(title, fontsize=9)
-        return fig
+        """:func:`mtlnb.piano.figures.alpha_heatmaps` of this history."""
+        return figures.alpha_heatmaps(self, snapshots, title)
 
 
 def alpha_history(run_dir: str | Path) -> AlphaHistory:
@@ -671,22 +604,8 @@ class LRRangeResult:
     stopped: str = ""  # why the sweep ended
     extra: dict = field(default_factory=dict)
 
-    def plot(self, ax=None):
-        """Smoothed loss over the learning rate (log axis), with the minimum and the suggestion marked."""
-        import matplotlib.pyplot as plt
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
-        ax.semilogx(self.lrs, self.losses, label="smoothed training loss")
-        ax.axvline(self.best_lr, color="grey", linestyle=":", label=f"minimum at η = {self.best_lr:.2g}")
-        ax.axvline(self.suggested_lr, color="C3", linestyle="--", label=f"suggested η = {self.suggested_lr:.2g}")
-        ax.set_xlabel("learning rate η (log scale)")
-        ax.set_ylabel("loss")
-        ax.legend(fontsize="small")
-        return ax
-
-
-def lr_range_test(model: nn.Module, task: PianoTask, dataset: PianoFrameBatches, start: float = 1e-8,
+def lr_range_test(model: nn.Module, task: PianoTask, dataset: piano_data.PianoFrameBatches, start: float = 1e-8,
                   stop: float = 10.0, max_batches: int = 4096, beta: float = 0.98, stop_factor: float = 10.0,
                   batch_size: int = 64, momentum: float = 0.9, seed: int = 0, device: str = "cpu") -> LRRangeResult:
     """Smith's (2018) learning-rate range test, as the authors' ``find_learnrate`` (``rainerkelz/ICASSP19``).
@@ -714,7 +633,7 @@ def lr_range_test(model: nn.Module, task: PianoTask, dataset: PianoFrameBatches,
     lrs, losses, raw = [], [], []
     avg, best, lr, stopped = 0.0, math.inf, start, f"reached {max_batches} batches"
     torch.manual_seed(seed)
-    for step, idx in enumerate(RandomBatches(len(dataset), batch_size, max_batches, seed), start=1):
+    for step, idx in enumerate(piano_data.RandomBatches(len(dataset), batch_size, max_batches, seed), start=1):
         batch = training.move_to(dataset.__getitems__(idx), dev)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -739,52 +658,3 @@ def lr_range_test(model: nn.Module, task: PianoTask, dataset: PianoFrameBatches,
     lrs_a, losses_a = np.array(lrs), np.array(losses)
     best_lr = float(lrs_a[int(np.argmin(losses_a))])
     return LRRangeResult(lrs_a, losses_a, np.array(raw), best_lr, best_lr / 10, stopped)
-
-
-# ------------------------------------------------------------------------------------------- whole pieces
-
-
-@torch.no_grad()
-def predict_piece(model: nn.Module, spectrogram: np.ndarray, batch_size: int = 1024,
-                  device: str = "cpu") -> dict[str, np.ndarray]:
-    """Predictions for every frame of one piece (eval mode: no noise).
-
-    Parameters
-    ----------
-    spectrogram : ndarray (T, 144)
-
-    Returns
-    -------
-    dict task -> ndarray float32 (T, 88) or (T, 1)
-        Probabilities for onsets/frames/offsets, values for velocity/sustain.
-    """
-    dev = training.resolve_device(device)
-    model.to(dev).eval()
-    windows = piano_data.context_windows(np.asarray(spectrogram, dtype=np.float32))
-    parts: dict[str, list] = {}
-    for a in range(0, len(windows), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(windows[a:a + batch_size])).to(dev)
-        for t, v in piano_models.activations(model(x)).items():
-            parts.setdefault(t, []).append(v.float().cpu().numpy())
-    return {t: np.concatenate(v) for t, v in parts.items()}
-
-
-def note_level_scores(model: nn.Module, cache: piano_data.PianoCache, split: str = "validation",
-                      threshold: float = 0.5, device: str = "cpu") -> pd.DataFrame:
-    """Note-level P/R/F1 (onsets; onsets + offsets) of every piece of ``split``, after :func:`decode_notes`.
-
-    The reference notes come from the piece's MIDI file (pedal applied, as the targets).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per piece: ``piece``, ``note_precision/recall/f1``, ``note_offset_precision/recall/f1``.
-    """
-    sources = {p.id: p for p in maestro.pieces(cache.dataset_root, split)}
-    rows = []
-    for piece in cache.select(split):
-        pred = predict_piece(model, cache.spectrogram(piece.id), device=device)
-        notes = maestro.midi_to_notes(sources[piece.id].midi_path, cache.settings.sustain_threshold)
-        rows.append({"piece": piece.id, **piano_metrics.piece_note_scores(notes, pred, threshold,
-                                                                          cache.settings.targets.fps)})
-    return pd.DataFrame(rows)

@@ -110,3 +110,54 @@ def test_bad_arguments(tmp_path):
         performance.generate(tmp_path, 0, 1.0, progress=False)
     with pytest.raises(ValueError, match="seconds"):
         performance.compose(0, 0, 0.0)
+
+
+# -- the stages of compose(), each on its own (same random stream order as compose)
+
+
+def _stages(seed: int = 3, index: int = 1, seconds: float = 20.0):
+    rng = np.random.default_rng([seed, index])
+    f = performance._frame(rng, seconds, performance.CONFIG)
+    roots = performance._chord_roots(rng, f, performance.CONFIG)
+    notes, textures = performance._score(rng, f, roots, performance.CONFIG)
+    return rng, f, roots, notes, textures
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_frame_fits_whole_bars_into_the_length(seed):
+    f = performance._frame(np.random.default_rng([seed, 0]), 20.0, performance.CONFIG)
+    assert f.bpb in (3, 4) and (f.per_bar == 1 or f.bpb == 4) and 60 <= f.bpm <= 160
+    steps = np.diff(f.scale + [f.scale[0] + 12]) % 12
+    assert f.scale[0] == f.tonic and list(steps) == ([2, 1, 2, 2, 1, 3, 1] if f.minor else [2, 2, 1, 2, 2, 2, 1])
+    assert f.n_bars >= 2 and float(f.when(f.end_beat)) <= 20.0 < float(f.when(f.end_beat + f.bpb))
+    assert f.chord_len * f.per_bar == f.bpb and f.chord_pcs(0) == [f.scale[0], f.scale[2], f.scale[4]]
+
+
+def test_chord_roots_cover_the_bars_and_end_on_the_tonic():
+    _, f, roots, _, _ = _stages()
+    assert len(roots) == f.n_bars * f.per_bar and roots[-f.per_bar:] == [0] * f.per_bar
+    assert all(0 <= r < 7 for r in roots)
+
+
+def test_score_holds_the_final_chord_for_the_last_bar():
+    _, f, roots, notes, textures = _stages()
+    assert len(textures) == -(-f.n_bars // performance.CONFIG.phrase_bars)
+    assert set(textures) <= set(performance.TEXTURES) and {n[3] for n in notes} <= {"melody", "bass", "accomp"}
+    last_bar = f.end_beat - f.bpb
+    final = [n for n in notes if n[0] >= last_bar]
+    assert final and all(n[0] == last_bar and n[1] == f.bpb for n in final)
+    assert {n[2] % 12 for n in final} <= set(f.chord_pcs(0))  # the tonic triad
+
+
+def test_perform_and_pedal_give_playable_midi():
+    rng, f, roots, notes, textures = _stages()
+    midi_notes = performance._perform(rng, f, notes, len(textures), performance.CONFIG)
+    assert all(0 <= s < e and 1 <= v <= 127 for s, e, _, v in midi_notes)
+    last = max(n[1] for n in midi_notes)
+    cc = performance._pedal(rng, f, len(roots), len(textures), last, performance.CONFIG)
+    assert cc[0] == (0.0, 0) and cc[-1][1] == 0 and all(0 <= v <= 127 for _, v in cc)
+    pm = performance._to_midi(midi_notes, cc + [(last + 1.0, 0)], "C major, 4/4, 100 bpm, melody",
+                              performance.CONFIG)
+    values = [c.value for c in pm.instruments[0].control_changes]
+    assert all(a != b for a, b in zip(values, values[1:]))  # repeated values dropped
+    assert len(pm.instruments[0].notes) == len(midi_notes) and pm.lyrics[0].text.startswith("C major")

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from mtlnb.camera_primus.corpus import features
+from mtlnb.piano import spectrogram
 from mtlnb.piano import maestro, data as pd_, targets as piano_targets
 
 
@@ -57,7 +57,7 @@ def test_cache_holds_spectrogram_and_targets(cache, dataset):
     for piece in maestro.pieces(dataset):
         spec = cache.spectrogram(piece.id)
         assert isinstance(spec, np.memmap) and not spec.flags.writeable
-        np.testing.assert_array_equal(spec, features.semilog_spectrogram(maestro.load_audio(piece.audio_path)))
+        np.testing.assert_array_equal(spec, spectrogram.semilog_spectrogram(maestro.load_audio(piece.audio_path)))
         expected = piano_targets.midi_targets(piece.midi_path, len(spec))
         got = cache.targets(piece.id)
         for name in piano_targets.TARGET_NAMES:

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mtlnb.piano import networks as P
+from mtlnb.piano import cross_stitch as CS, networks as P, training
 
 TINY = P.PianoNetConfig(stem=((6, 3, 3), (6, 3, 3), (6, 1, 35), (6, 5, 1)), head=(2, 3, 3))
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_icassp19_parameter_count_matches_the_original():
-    # ICASSP19's network (three heads) has 326,396 parameters (reference facts, piano-mtl.md); counted by hand:
+    # ICASSP19's network (three heads) has 326,396 parameters (rainerkelz/ICASSP19); counted by hand:
     # BN 2; convs 1*30*9+30, 30*30*35+30, 30*30*7+30; per head conv 30*10*9+10 and linear 1060*88+88.
     by_hand = 2 + (270 + 30) + (31500 + 30) + (6300 + 30) + 3 * ((2700 + 10) + (1060 * 88 + 88))
     assert by_hand == 326_396
@@ -37,18 +37,18 @@ def test_cross_stitch_parameter_count_by_hand():
     head_conv = 48 * 10 * 9 + 10
     heads = 4 * (head_conv + 1040 * 88 + 88) + (head_conv + 1040 + 1)
     expected = 2 + 5 * col + 4 * 25 + heads
-    assert P.count_parameters(P.CrossStitchNet()) == expected == 956_825
+    assert P.count_parameters(CS.CrossStitchNet()) == expected == 956_825
     # per channel: 4 units × 25 pairs × 48 channels instead of 4 × 25
-    assert P.count_parameters(P.CrossStitchNet(alpha="channel")) == expected - 100 + 4 * 25 * 48
+    assert P.count_parameters(CS.CrossStitchNet(alpha="channel")) == expected - 100 + 4 * 25 * 48
     # "roughly comparable" to the hard-sharing net (paper §IV): within 11 %
     hard = P.count_parameters(P.HardSharingNet())
     assert abs(expected / hard - 1) < 0.11
-    maps, n = P.matched_maps(hard)
-    assert abs(n - hard) <= abs(P.count_parameters(P.CrossStitchNet(P.CROSS_STITCH.with_maps(maps + 1))) - hard)
-    assert abs(n - hard) <= abs(P.count_parameters(P.CrossStitchNet(P.CROSS_STITCH.with_maps(maps - 1))) - hard)
+    maps, n = CS.matched_maps(hard)
+    assert abs(n - hard) <= abs(P.count_parameters(CS.CrossStitchNet(CS.CROSS_STITCH.with_maps(maps + 1))) - hard)
+    assert abs(n - hard) <= abs(P.count_parameters(CS.CrossStitchNet(CS.CROSS_STITCH.with_maps(maps - 1))) - hard)
 
 
-@pytest.mark.parametrize("make", [lambda: P.HardSharingNet(TINY), lambda: P.CrossStitchNet(TINY, "detached")])
+@pytest.mark.parametrize("make", [lambda: P.HardSharingNet(TINY), lambda: CS.CrossStitchNet(TINY, "detached")])
 def test_output_shapes_and_ranges(make):
     torch.manual_seed(0)
     net = make()
@@ -120,7 +120,7 @@ def test_glorot_uniform_bounds_and_zero_biases():
     assert conv.weight.abs().max() <= bound and conv.weight.abs().max() > 0.9 * bound
     assert all((m.bias == 0).all() for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
     # a cross-stitch column's conv has the bounds of one column's conv, not of the stacked one
-    cs = P.CrossStitchNet(TINY)
+    cs = CS.CrossStitchNet(TINY)
     grouped = cs.blocks[2][0]  # 5 columns of 6 -> 6, 1×35
     assert grouped.weight.abs().max() <= bound and grouped.weight.abs().max() > 0.9 * bound
     first = cs.blocks[0][0]  # 1 -> 5·6, 3×3: fans 9 and 6·9
@@ -130,22 +130,22 @@ def test_glorot_uniform_bounds_and_zero_biases():
 
 @pytest.mark.parametrize("alpha", ["task", "channel"])
 def test_cross_stitch_init(alpha):
-    unit = P.CrossStitchUnit(5, 3, init="imbalanced", alpha=alpha)
+    unit = CS.CrossStitchUnit(5, 3, init="imbalanced", alpha=alpha)
     a = unit.alpha if alpha == "task" else unit.alpha[:, :, 0]
     assert torch.allclose(torch.diagonal(a), torch.full((5,), 0.9))
     assert torch.allclose(a.sum(1), torch.full((5,), 0.9 + 4 * 0.1))  # the paper's formula, rows sum to 1.3
-    bal = P.CrossStitchUnit(5, 3, init="balanced", alpha=alpha)
+    bal = CS.CrossStitchUnit(5, 3, init="balanced", alpha=alpha)
     assert torch.allclose(bal.alpha, torch.full_like(bal.alpha, 0.2))
 
 
 def test_cross_stitch_unit_combines_columns():
-    unit = P.CrossStitchUnit(2, 1, init="imbalanced")
+    unit = CS.CrossStitchUnit(2, 1, init="imbalanced")
     z = torch.tensor([1.0, 10.0]).reshape(1, 2, 1, 1)  # column 0 holds 1, column 1 holds 10
     out = unit(z).flatten().tolist()
     assert out == pytest.approx([0.9 * 1 + 0.1 * 10, 0.1 * 1 + 0.9 * 10])
 
 
-def _column_grads(net: P.CrossStitchNet) -> list[float]:
+def _column_grads(net: CS.CrossStitchNet) -> list[float]:
     """Summed |grad| of each column's conv weights over all stem blocks."""
     m = len(net.config.tasks)
     sums = [0.0] * m
@@ -159,7 +159,7 @@ def _column_grads(net: P.CrossStitchNet) -> list[float]:
 @pytest.mark.parametrize("mode", ["full", "detached"])
 def test_detached_mode_stops_gradients_across_tasks_but_alpha_learns(mode):
     torch.manual_seed(0)
-    net = P.CrossStitchNet(TINY, mode=mode, init="imbalanced")
+    net = CS.CrossStitchNet(TINY, mode=mode, init="imbalanced")
     out = net(torch.randn(8, 11, 144))
     out["onsets"].square().mean().backward()  # the loss of task 0 only
     grads = _column_grads(net)
@@ -178,8 +178,8 @@ def test_detached_mode_stops_gradients_across_tasks_but_alpha_learns(mode):
 
 def test_detached_and_full_agree_in_the_forward_pass():
     torch.manual_seed(0)
-    full = P.CrossStitchNet(TINY, mode="full", init="imbalanced").eval()
-    det = P.CrossStitchNet(TINY, mode="detached", init="imbalanced").eval()
+    full = CS.CrossStitchNet(TINY, mode="full", init="imbalanced").eval()
+    det = CS.CrossStitchNet(TINY, mode="detached", init="imbalanced").eval()
     det.load_state_dict(full.state_dict())
     x = torch.randn(3, 11, 144)
     a, b = full(x), det(x)
@@ -187,7 +187,7 @@ def test_detached_and_full_agree_in_the_forward_pass():
 
 
 def test_build_from_spec_is_deterministic_under_a_seed():
-    spec = P.ModelSpec("cross_stitch", "detached", "balanced", maps=8)
+    spec = training.ModelSpec("cross_stitch", "detached", "balanced", maps=8)
     torch.manual_seed(3)
     a = spec.build()
     torch.manual_seed(3)
@@ -195,4 +195,4 @@ def test_build_from_spec_is_deterministic_under_a_seed():
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert a.config.stem[0][0] == 4  # cross-stitch columns get half the hard net's maps (96 -> 48)
     with pytest.raises(ValueError, match="arch"):
-        P.ModelSpec("soft")
+        training.ModelSpec("soft")

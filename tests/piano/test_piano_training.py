@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from mtlnb.piano import data as piano_data, paper_tables as piano_tables, training as T
+from mtlnb.piano import data as piano_data, metrics as piano_metrics, paper_tables as piano_tables, training as T
 from mtlnb.piano import networks as P
 
 
@@ -121,12 +121,12 @@ def test_loss_is_the_weighted_sum_by_hand():
 
 
 def test_samplers():
-    a = list(T.RandomBatches(100, 8, 5, seed=3))
-    assert a == list(T.RandomBatches(100, 8, 5, seed=3))
-    s = T.RandomBatches(100, 8, 5, seed=3)
+    a = list(piano_data.RandomBatches(100, 8, 5, seed=3))
+    assert a == list(piano_data.RandomBatches(100, 8, 5, seed=3))
+    s = piano_data.RandomBatches(100, 8, 5, seed=3)
     s.set_epoch(1)
     assert list(s) != a and len(s) == 5 and all(len(b) == 8 for b in a)
-    seq = list(T.SequentialBatches(10, 4))
+    seq = list(piano_data.SequentialBatches(10, 4))
     assert seq == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
@@ -167,7 +167,7 @@ def cache(tmp_path_factory):
 
 
 def test_frame_batches_match_the_frames_dataset(cache):
-    data = T.PianoFrameBatches(cache, "validation", shuffle=False)
+    data = piano_data.PianoFrameBatches(cache, "validation", shuffle=False)
     frames = piano_data.PianoFrames(cache, "validation")
     idx = [0, 5, len(data) - 1]
     batch = data.__getitems__(idx)
@@ -180,7 +180,7 @@ def test_frame_batches_match_the_frames_dataset(cache):
 
 def test_run_grid_trains_resumes_and_marks_divergence(cache, tmp_path):
     runs = T.task_weight_grid(0.01, rows=[1, 9], maps=2) + T.cross_stitch_grid(0.01, maps=4)[:1]
-    blown = T.PianoRun(P.ModelSpec("hard", maps=2), 1e9, (1.0,) * 5)  # this η sends the loss to infinity
+    blown = T.PianoRun(T.ModelSpec("hard", maps=2), 1e9, (1.0,) * 5)  # this η sends the loss to infinity
     settings = T.GridSettings(updates=4, evals=2, batch_size=16, restarts=1, device="cpu")
     df = T.run_grid(runs + [blown], cache, tmp_path, settings)
     assert list(df.status) == ["ok", "ok", "ok", "diverged"]
@@ -197,8 +197,8 @@ def test_run_grid_trains_resumes_and_marks_divergence(cache, tmp_path):
 
 def test_lr_range_test_sweeps_and_suggests(cache):
     torch.manual_seed(0)
-    model = P.ModelSpec("hard", maps=2).build()
-    data = T.PianoFrameBatches(cache, "train")
+    model = T.ModelSpec("hard", maps=2).build()
+    data = piano_data.PianoFrameBatches(cache, "train")
     res = T.lr_range_test(model, T.PianoTask(), data, start=1e-5, stop=1e4, max_batches=40, batch_size=16)
     assert len(res.lrs) == len(res.losses) <= 40
     ratios = res.lrs[1:] / res.lrs[:-1]
@@ -215,19 +215,19 @@ def test_lr_range_test_sweeps_and_suggests(cache):
 
 def test_predict_piece_and_note_level_scores(cache):
     torch.manual_seed(0)
-    model = P.ModelSpec("hard", maps=2).build()
+    model = T.ModelSpec("hard", maps=2).build()
     pid = cache.select("validation")[0].id
-    pred = T.predict_piece(model, cache.spectrogram(pid), batch_size=50)
+    pred = piano_metrics.predict_piece(model, cache.spectrogram(pid), batch_size=50)
     n = cache.select("validation")[0].n_frames
     assert {t: v.shape for t, v in pred.items()} == {"onsets": (n, 88), "frames": (n, 88), "offsets": (n, 88),
                                                      "velocity": (n, 88), "sustain": (n, 1)}
     assert not model.training  # evaluated without noise
     # the same frames through the dataset give the same predictions
-    data = T.PianoFrameBatches(cache, "validation", shuffle=False)
+    data = piano_data.PianoFrameBatches(cache, "validation", shuffle=False)
     with torch.no_grad():
         direct = P.activations(model(data.__getitems__(list(range(n)))["x"]))
     np.testing.assert_allclose(pred["frames"], direct["frames"].numpy(), atol=1e-6)
-    scores = T.note_level_scores(model, cache, "validation")
+    scores = piano_metrics.note_level_scores(model, cache, "validation")
     assert list(scores.piece) == [p.id for p in cache.select("validation")]
     values = scores.drop(columns="piece").to_numpy()
     assert ((values >= 0) & (values <= 1)).all()

@@ -1,6 +1,6 @@
 """The baseline's convolutional-recurrent networks (CRNN) for CTC: DNN_OMR and DNN_A2S.
 
-Both networks are the Keras models of the late-fusion baseline (``late-fusion-baseline.md`` §4; thesis §3,
+Both networks are the Keras models of the late-fusion baseline (Alfaro-Contreras et al. 2023; thesis §3,
 "Baseline DNN_OMR" and "Baseline DNN_A2S"), rebuilt in PyTorch so that a trained model behaves like the original:
 
     (B, 1, H, W) ─► conv blocks ─► (B, C, H', W') ─► columns (B, T, H'·C) ─► BiLSTM ×2 ─► Linear ─► log-softmax
@@ -29,8 +29,8 @@ Keras behaviour reproduced on purpose (the baseline is Keras; each point changes
   we return ``log_softmax`` directly (the same up to that epsilon, and numerically safer).  The CTC blank is the
   last class, index ``|V|``.
 
-Output layout: **batch first**, ``(B, T, |V|+1)``, like the inputs; :func:`mtlnb.camera_primus.networks.losses.ctc_loss` transposes to
-the ``(T, B, C)`` that :func:`torch.nn.functional.ctc_loss` wants.
+Output layout: **batch first**, ``(B, T, |V|+1)``, like the inputs; :func:`mtlnb.camera_primus.networks.losses.ctc_loss`
+transposes to the ``(T, B, C)`` that :func:`torch.nn.functional.ctc_loss` wants.
 """
 
 from __future__ import annotations
@@ -48,8 +48,69 @@ KERAS_BN_MOMENTUM = 0.01
 KERAS_BN_EPS = 1e-3
 
 
+class ConvStackConfig:
+    """What a config of conv blocks in front of CTC columns knows about them: checks and derived sizes.
+
+    The one home of this arithmetic for :class:`CRNNConfig` and GradSPSA's config
+    (:class:`mtlnb.camera_primus.networks.gradspsa_a2s.GradSPSAConfig`).  A mixin of frozen dataclasses that have
+    the fields annotated here (documentation only: it adds no field).
+    """
+
+    vocab_size: int
+    input_height: int
+    filters: tuple[int, ...]
+    kernels: tuple[tuple[int, int], ...]
+    pools: tuple[tuple[int, int], ...]
+    leaky_slope: float
+    bn_momentum: float
+    bn_eps: float
+
+    def _check_conv_stack(self, min_blocks: int = 1, blocks_note: str = "") -> None:
+        """``ValueError`` (naming the config class) for no symbol, fewer than ``min_blocks`` conv blocks, unequal
+        filters/kernels/pools, or an input height the pools do not divide; ``blocks_note`` is added to the
+        message about the blocks."""
+        name = type(self).__name__
+        if self.vocab_size < 1:
+            raise ValueError(f"{name}.vocab_size must be >= 1, got {self.vocab_size}")
+        n = len(self.filters)
+        if n < min_blocks or len(self.kernels) != n or len(self.pools) != n:
+            raise ValueError(
+                f"{name}: filters, kernels and pools need one entry per conv block{blocks_note}, got "
+                f"{len(self.filters)}, {len(self.kernels)}, {len(self.pools)}"
+            )
+        if self.input_height % self.height_reduction:
+            raise ValueError(
+                f"{name}.input_height {self.input_height} is not divisible by the pools' height reduction "
+                f"{self.height_reduction}"
+            )
+
+    @property
+    def height_reduction(self) -> int:
+        """Product of the pools' height factors (OMR 16, A2S 4, GradSPSA's A2S 4)."""
+        return math.prod(p[0] for p in self.pools)
+
+    @property
+    def time_reduction(self) -> int:
+        """Product of the pools' width factors: input columns per output frame (baselines 2, GradSPSA's A2S 4)."""
+        return math.prod(p[1] for p in self.pools)
+
+    @property
+    def features_per_column(self) -> int:
+        """Features of one column after the last conv block, rows × channels (512 for all three networks)."""
+        return self.filters[-1] * (self.input_height // self.height_reduction)
+
+    @property
+    def num_classes(self) -> int:
+        """|V| + 1: the symbols and the CTC blank (last)."""
+        return self.vocab_size + 1
+
+    def output_lengths(self, widths):
+        """CTC input lengths (frames) for input widths; see :func:`output_lengths`."""
+        return output_lengths(widths, tuple(p[1] for p in self.pools))
+
+
 @dataclass(frozen=True)
-class CRNNConfig:
+class CRNNConfig(ConvStackConfig):
     """Hyper-parameters of one CRNN; build the baseline's two with :func:`omr_config` and :func:`a2s_config`."""
 
     vocab_size: int  # |V| true symbols; the network outputs |V| + 1 classes, the last one the CTC blank
@@ -65,43 +126,7 @@ class CRNNConfig:
     bn_eps: float = KERAS_BN_EPS  # Keras' epsilon; torch's 1e-5 would normalise small-variance channels differently
 
     def __post_init__(self) -> None:
-        if self.vocab_size < 1:
-            raise ValueError(f"CRNNConfig.vocab_size must be >= 1, got {self.vocab_size}")
-        n = len(self.filters)
-        if n == 0 or len(self.kernels) != n or len(self.pools) != n:
-            raise ValueError(
-                f"CRNNConfig: filters, kernels and pools need one entry per conv block, got "
-                f"{len(self.filters)}, {len(self.kernels)}, {len(self.pools)}"
-            )
-        if self.input_height % self.height_reduction:
-            raise ValueError(
-                f"CRNNConfig.input_height {self.input_height} is not divisible by the pools' height reduction "
-                f"{self.height_reduction}"
-            )
-
-    @property
-    def height_reduction(self) -> int:
-        """Product of the pools' height factors (OMR 16, A2S 4)."""
-        return math.prod(p[0] for p in self.pools)
-
-    @property
-    def time_reduction(self) -> int:
-        """Product of the pools' width factors: input columns per output frame (2 for both baselines)."""
-        return math.prod(p[1] for p in self.pools)
-
-    @property
-    def features_per_column(self) -> int:
-        """Features of one column after the convs, rows × channels (512 for both baselines)."""
-        return self.filters[-1] * (self.input_height // self.height_reduction)
-
-    @property
-    def num_classes(self) -> int:
-        """|V| + 1: the symbols and the CTC blank (last)."""
-        return self.vocab_size + 1
-
-    def output_lengths(self, widths):
-        """CTC input lengths (frames) for input widths; see :func:`output_lengths`."""
-        return output_lengths(widths, tuple(p[1] for p in self.pools))
+        self._check_conv_stack()
 
 
 def omr_config(vocab_size: int) -> CRNNConfig:
@@ -310,7 +335,34 @@ def check_input(x: torch.Tensor, height: int, where: str) -> None:
         raise ValueError(f"{where}: expected a floating-point input, got {x.dtype}")
 
 
-class CRNN(nn.Module):
+class ConvStackNet(nn.Module):
+    """Base of the CTC networks whose conv blocks ``conv1`` … ``convN`` sit directly on the network.
+
+    Registers the blocks under those names (they are the state-dict prefixes of checkpoints and the sub-module
+    names GradSPSA's sharing loss pairs) and runs them in order.  Initialisation is left to the subclass, whose
+    order of draws fixes the initial weights.
+    """
+
+    conv_names: tuple[str, ...]
+
+    def _add_conv_blocks(self, config: ConvStackConfig) -> list[ConvBlock]:
+        """Create and register ``config``'s conv blocks (single input channel); returns them, not initialised."""
+        cfg = config
+        blocks = conv_stack(1, cfg.filters, cfg.kernels, cfg.pools, cfg.leaky_slope, cfg.bn_momentum, cfg.bn_eps)
+        self.conv_names = tuple(f"conv{i + 1}" for i in range(len(blocks)))
+        for name, block in zip(self.conv_names, blocks):
+            self.add_module(name, block)
+        return blocks
+
+    def _run_conv_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, H, W)`` through every conv block → ``(B, filters[-1], H // height_reduction,
+        W // time_reduction)``."""
+        for name in self.conv_names:
+            x = getattr(self, name)(x)
+        return x
+
+
+class CRNN(ConvStackNet):
     """The baseline CRNN (DNN_OMR or DNN_A2S, chosen by the config).
 
     Sub-modules are named for GradSPSA's sharing loss: conv blocks ``conv1``… ``convN``, BiLSTMs ``lstm1``…,
@@ -338,10 +390,7 @@ class CRNN(nn.Module):
         super().__init__()
         self.config = config
         cfg = config
-        blocks = conv_stack(1, cfg.filters, cfg.kernels, cfg.pools, cfg.leaky_slope, cfg.bn_momentum, cfg.bn_eps)
-        self.conv_names = tuple(f"conv{i + 1}" for i in range(len(blocks)))
-        for name, block in zip(self.conv_names, blocks):
-            self.add_module(name, block)
+        blocks = self._add_conv_blocks(cfg)
         self.lstm_names = tuple(f"lstm{i + 1}" for i in range(cfg.lstm_layers))
         n_in = cfg.features_per_column
         for name in self.lstm_names:
@@ -365,9 +414,7 @@ class CRNN(nn.Module):
             For OMR: ``(B, 128, 4, W // 2)``, the fourth conv block that GradSPSA attends to.
         """
         check_input(x, self.config.input_height, type(self).__name__)
-        for name in self.conv_names:
-            x = getattr(self, name)(x)
-        return x
+        return self._run_conv_blocks(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Frame-wise CTC log-posteriors.

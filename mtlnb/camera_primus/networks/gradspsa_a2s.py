@@ -1,9 +1,9 @@
 """GradSPSA's DNN_A2S: the A2S CRNN with a third conv block, an OMR-attending interaction block and dense connections.
 
-Thesis §3, "GradSPSA's DNN_A2S" (``seeds/000_…``; summary in ``late-fusion-baseline.md`` §5).  The OMR network is
-the baseline :class:`~mtlnb.camera_primus.networks.crnn.CRNN`, trained first and **never updated** by the A2S loss
-(unidirectional sharing): :class:`GradSPSAA2S` keeps a frozen copy, always in eval mode (its BatchNorm statistics
-stay put), runs it under ``torch.no_grad()`` and reads its fourth conv block.
+Thesis §3, "GradSPSA's DNN_A2S" (built on the late-fusion baseline of Alfaro-Contreras et al. 2023).  The OMR
+network is the baseline :class:`~mtlnb.camera_primus.networks.crnn.CRNN`, trained first and **never updated** by the
+A2S loss (unidirectional sharing): :class:`GradSPSAA2S` keeps a frozen copy, always in eval mode (its BatchNorm
+statistics stay put), runs it under ``torch.no_grad()`` and reads its fourth conv block.
 
 Shape trace, A2S CQT ``(B, 1, 256, W)`` and OMR image ``(B, 1, 64, W_img)``, defaults (d = 128, |V| symbols)::
 
@@ -42,14 +42,13 @@ Choices where the thesis is silent or ambiguous (each made here, on purpose):
   ablation the thesis did not run.
 - **OMR padding** is masked out of the attention when the OMR widths are given (padded image columns are not
   score); the baseline has no masking anywhere else, and neither do we.
-- Initialisation: Keras defaults everywhere (:func:`~mtlnb.camera_primus.networks.crnn.keras_init_`), the q/k/v projections
-  initialised as three separate glorot matrices, as Keras' separate query/key/value layers are.
+- Initialisation: Keras defaults everywhere (:func:`~mtlnb.camera_primus.networks.crnn.keras_init_`), the q/k/v
+  projections initialised as three separate glorot matrices, as Keras' separate query/key/value layers are.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import torch
@@ -62,12 +61,12 @@ from mtlnb.camera_primus.networks.crnn import (
     KERAS_BN_MOMENTUM,
     CRNN,
     BiLSTM,
+    ConvStackConfig,
+    ConvStackNet,
     check_input,
     columns,
-    conv_stack,
     keras_init_,
     keras_parameters,
-    output_lengths,
 )
 
 # The thesis's sharing pairs, shallow to deep (s = 1..S): OMR Conv3, BiLSTM1, BiLSTM2 ↔ A2S Conv2, interaction
@@ -76,7 +75,7 @@ SHARING_PAIRS = (("conv3", "conv2"), ("lstm1", "interaction"), ("lstm2", "lstm")
 
 
 @dataclass(frozen=True)
-class GradSPSAConfig:
+class GradSPSAConfig(ConvStackConfig):
     """Hyper-parameters of GradSPSA's DNN_A2S (thesis §3); defaults are the thesis's where it gives them."""
 
     vocab_size: int  # |V| true symbols; output |V| + 1 classes, blank last (the baseline's convention)
@@ -98,46 +97,16 @@ class GradSPSAConfig:
     bn_momentum: float = KERAS_BN_MOMENTUM  # Keras momentum 0.99 (torch convention), as the baseline
     bn_eps: float = KERAS_BN_EPS  # Keras epsilon, as the baseline
     sharing_gamma: float = 1e-7  # γ of the sharing loss (thesis, after Mrini et al. 2021)
-    sharing_rule: str = "resize"  # how differently shaped paired layers are compared (mtlnb.camera_primus.networks.losses)
+    sharing_rule: str = "resize"  # how paired layers of different shapes are compared (losses.SHARING_RULES)
 
     def __post_init__(self) -> None:
-        if self.vocab_size < 1:
-            raise ValueError(f"GradSPSAConfig.vocab_size must be >= 1, got {self.vocab_size}")
-        n = len(self.filters)
-        if n < 2 or len(self.kernels) != n or len(self.pools) != n:
-            raise ValueError(
-                "GradSPSAConfig: filters, kernels and pools need one entry per conv block (at least conv1, conv2), "
-                f"got {len(self.filters)}, {len(self.kernels)}, {len(self.pools)}"
-            )
-        if self.input_height % self.height_reduction:
-            raise ValueError(
-                f"GradSPSAConfig.input_height {self.input_height} is not divisible by the pools' height reduction "
-                f"{self.height_reduction}"
-            )
+        self._check_conv_stack(min_blocks=2, blocks_note=" (at least conv1, conv2)")
         if self.d_model % self.num_heads:
             raise ValueError(f"GradSPSAConfig.d_model {self.d_model} is not divisible by num_heads {self.num_heads}")
         if self.sharing_rule not in losses.SHARING_RULES:
             raise ValueError(
                 f"GradSPSAConfig.sharing_rule must be one of {losses.SHARING_RULES}, got {self.sharing_rule!r}"
             )
-
-    @property
-    def height_reduction(self) -> int:
-        """Product of the pools' height factors (4 with the defaults)."""
-        return math.prod(p[0] for p in self.pools)
-
-    @property
-    def features_per_column(self) -> int:
-        """Features of one conv3 column, rows × channels (64 × 8 = 512)."""
-        return self.filters[-1] * (self.input_height // self.height_reduction)
-
-    @property
-    def num_classes(self) -> int:
-        return self.vocab_size + 1
-
-    def output_lengths(self, widths):
-        """CTC input lengths for CQT widths: ``W // 4`` with the defaults."""
-        return output_lengths(widths, tuple(p[1] for p in self.pools))
 
 
 class InteractionBlock(nn.Module):
@@ -171,7 +140,7 @@ class InteractionBlock(nn.Module):
         return self.norm2(h + self.dropout(self.feed_forward(h)))
 
 
-class GradSPSAA2S(nn.Module):
+class GradSPSAA2S(ConvStackNet):
     """GradSPSA's DNN_A2S with its frozen OMR feature extractor; shape trace in the module docstring.
 
     Parameters
@@ -194,10 +163,7 @@ class GradSPSAA2S(nn.Module):
             raise ValueError(f"GradSPSAA2S: omr must be a crnn.CRNN, got {type(omr).__name__}")
         self.config = config
         cfg = config
-        blocks = conv_stack(1, cfg.filters, cfg.kernels, cfg.pools, cfg.leaky_slope, cfg.bn_momentum, cfg.bn_eps)
-        self.conv_names = tuple(f"conv{i + 1}" for i in range(len(blocks)))
-        for name, block in zip(self.conv_names, blocks):
-            self.add_module(name, block)
+        blocks = self._add_conv_blocks(cfg)
         c3 = cfg.features_per_column
         self.a2s_proj = nn.Linear(c3, cfg.d_model)
         self.omr_proj = nn.Linear(omr.config.features_per_column, cfg.d_model)
@@ -259,10 +225,7 @@ class GradSPSAA2S(nn.Module):
             raise ValueError(
                 f"GradSPSAA2S: {a2s_input.shape[0]} A2S inputs but {omr_input.shape[0]} OMR inputs; they come in pairs"
             )
-        x = a2s_input
-        for name in self.conv_names:
-            x = getattr(self, name)(x)
-        c3 = columns(x)
+        c3 = columns(self._run_conv_blocks(a2s_input))
         memory = self.omr_proj(self.omr_features(omr_input))
         mask = None
         if omr_widths is not None and cfg.mask_omr_padding:

@@ -264,3 +264,40 @@ def test_interaction_ignores_masked_memory():
     with torch.no_grad():
         assert torch.allclose(block(q, mem, mask), block(q, garbage, mask), atol=1e-6)
         assert not torch.allclose(block(q, mem), block(q, garbage))
+
+
+# --- the conv stack both networks share (crnn.ConvStackConfig, crnn.ConvStackNet) ----------------------------------
+
+
+@pytest.mark.parametrize("config, sizes", [
+    (crnn.omr_config(V), (16, 2, 512, V + 1)),
+    (crnn.a2s_config(V), (4, 2, 512, V + 1)),
+    (gradspsa.GradSPSAConfig(V), (4, 4, 512, V + 1)),
+])
+def test_conv_stack_config_sizes(config, sizes):
+    assert isinstance(config, crnn.ConvStackConfig)
+    assert (config.height_reduction, config.time_reduction, config.features_per_column, config.num_classes) == sizes
+    assert config.output_lengths(850) == 850 // sizes[1]
+
+
+def test_conv_stack_config_checks_name_their_class():
+    with pytest.raises(ValueError, match=r"^CRNNConfig: filters, kernels and pools need one entry per conv block, "
+                                         r"got 1, 0, 1$"):
+        crnn.CRNNConfig(V, 64, (8,), (), ((2, 2),))
+    with pytest.raises(ValueError, match=r"^GradSPSAConfig: .* conv block \(at least conv1, conv2\), got 1, 1, 1$"):
+        gradspsa.GradSPSAConfig(V, filters=(8,), kernels=((3, 3),), pools=((2, 2),))
+    with pytest.raises(ValueError, match=r"^GradSPSAConfig.vocab_size must be >= 1, got 0$"):
+        gradspsa.GradSPSAConfig(0)
+    with pytest.raises(ValueError, match=r"^CRNNConfig.input_height 60 is not divisible .* reduction 16$"):
+        crnn.CRNNConfig(V, 60, (8,) * 4, ((3, 3),) * 4, ((2, 1),) * 4)
+
+
+def test_conv_stack_net_registers_blocks_first_under_their_names(omr, grad_model):
+    for net, n in ((omr, 4), (grad_model, 3)):
+        assert isinstance(net, crnn.ConvStackNet) and net.conv_names == tuple(f"conv{i}" for i in range(1, n + 1))
+        assert [name for name, _ in net.named_children()][:n] == list(net.conv_names)
+    x = torch.rand(1, 1, 64, 20)
+    omr.eval()
+    with torch.no_grad():
+        expected = omr.conv4(omr.conv3(omr.conv2(omr.conv1(x))))
+        assert torch.equal(omr._run_conv_blocks(x), expected) and torch.equal(omr.conv_features(x), expected)
