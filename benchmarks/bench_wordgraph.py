@@ -3,32 +3,32 @@
 Run ``python benchmarks/bench_wordgraph.py [--pairs N] [--vocab V] [--seed S] [--noise P] [--sweep] [--jobs J]``.
 Prints CPU milliseconds per sample pair for each stage at the default (baseline Kaldi recipe) settings, with every
 fusion method at α = 0.5, and the projected time for one test fold of the cleansed Camera-PrIMuS (4,457 pairs)
-through both word graphs and all five methods; ``--sweep`` also times :func:`mtlnb.camera_primus.fusion.methods.fuse` over α = 0, 0.1,
-…, 1.  ``--jobs J`` then runs the experiment layer itself (:func:`mtlnb.camera_primus.fusion.pipeline.run`, J worker processes, no
-cache) on the same pairs written as posteriors files, as its validation and test split, and projects its wall time
-to a whole fold (4,457 validation pairs for the read-off tuning + 4,457 test pairs fused), at α = 0.5 and, with
-``--sweep``, over the 11 α values.
+through both word graphs and all five methods; ``--sweep`` also times
+:func:`mtlnb.camera_primus.fusion.methods.fuse` over α = 0, 0.1, …, 1.  ``--jobs J`` then runs the experiment layer
+itself (:func:`mtlnb.camera_primus.fusion.pipeline.run`, J worker processes, no cache) on the same pairs written as
+posteriors files, as its validation and test split, and projects its wall time to a whole fold (4,457 validation
+pairs for the read-off tuning + 4,457 test pairs fused), at α = 0.5 and, with ``--sweep``, over the 11 α values.
 
 The posteriors imitate a trained CRNN: a reference sequence drawn from an LM-generated corpus, each symbol a
 spike of 1-3 frames between runs of blanks; a share of the spikes is uncertain (mass split between the right
 symbol and one or two others, sometimes the wrong one winning), a few symbols are dropped or inserted, so that
-greedy decoding has an SER of roughly 10-30 %.  The LM is ``mtlnb.camera_primus.decoding.ngram_lm.NGramLM`` (5-gram interpolated Witten-Bell)
-trained on 2,000 sequences of the same generator.
+greedy decoding has an SER of roughly 10-30 %.  The LM is :class:`mtlnb.camera_primus.decoding.ngram_lm.NGramLM`
+(5-gram interpolated Witten-Bell) trained on 2,000 sequences of the same generator.
 
 Real posteriors: ``--posteriors OMR_DIR A2S_DIR [--samples N] [--study ROOT] [--fold K] [--lm-order O]
 [--frame-ratio R]`` times the same stages on the first N test samples of two trained run folders'
 ``posteriors_test.npz`` (e.g. ``data/primus-mini/models/fold0/omr`` and ``.../a2s``), then
-:func:`mtlnb.camera_primus.fusion.pipeline.run` itself (one process, no result cache) twice on the first N validation and test
-samples with a fresh lattice cache: cold (every graph decoded and stored), then warm (every graph read back).
+:func:`mtlnb.camera_primus.fusion.pipeline.run` itself (one process, no result cache) twice on the first N validation
+and test samples with a fresh lattice cache: cold (every graph decoded and stored), then warm (every graph read back).
 
-- **LM.** A posteriors file holds only the log-posteriors, the vocabulary and the blank index (no references), so
-  the LM is fitted as :func:`mtlnb.camera_primus.fusion.pipeline.run` fits it: :func:`mtlnb.camera_primus.fusion.pipeline.select_lm` on the fold's
-  training transcripts (order chosen on its validation transcripts, at most ``--lm-order``, the profile's 5),
-  vocabulary = both networks' symbols.  The transcripts are read from the study the run folders belong to:
-  ``ROOT/folds/{train,val,test}_gt_fold<K>.dat`` and ``ROOT/Corpus/<id>/<id>.semantic``, with ROOT and K taken from
-  the layout ``ROOT/models/fold<K>/<name>`` unless given.  The same transcripts give the SERs printed for
-  plausibility.
-- **Fusion** runs on the lattices as decoded, read off at Kaldi's (1, 1) (``late_fusion.run`` first bakes a
+- **LM.** A posteriors file holds only the log-posteriors, the vocabulary and the blank index (no references), so the
+  LM is fitted as :func:`mtlnb.camera_primus.fusion.pipeline.run` fits it:
+  :func:`mtlnb.camera_primus.fusion.pipeline.select_lm` on the fold's training transcripts (order chosen on its
+  validation transcripts, at most ``--lm-order``, the profile's 5), vocabulary = both networks' symbols.  The
+  transcripts are read from the study the run folders belong to: ``ROOT/folds/{train,val,test}_gt_fold<K>.dat`` and
+  ``ROOT/Corpus/<id>/<id>.semantic``, with ROOT and K taken from the layout ``ROOT/models/fold<K>/<name>`` unless
+  given.  The same transcripts give the SERs printed for plausibility.
+- **Fusion** runs on the lattices as decoded, read off at Kaldi's (1, 1) (``pipeline.run`` first bakes a
   read-off tuned on validation into them; the cost is the same).
 - **Projection to a paper fold.** Decoding time grows about linearly with frames × active hypotheses per frame;
   the mini networks emit one frame per 4 input columns (OMR) and per 4 CQT columns (A2S reads the CQT pooled by 2,
@@ -101,7 +101,8 @@ def peaky_posteriors(rng: np.random.Generator, seq_idx: list[int], V: int, frame
 
 
 class AddOneBigram:
-    """Fallback LM with the ``order`` / ``logprob`` interface of ``mtlnb.camera_primus.decoding.search.LanguageModel``."""
+    """Fallback LM with the ``order`` / ``logprob`` interface of
+    :class:`mtlnb.camera_primus.decoding.search.LanguageModel`."""
 
     order = 2
 
@@ -124,7 +125,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--noise", type=float, default=0.25)
     parser.add_argument("--sweep", action="store_true", help="also time fusion.fuse over the 11 default alphas")
-    parser.add_argument("--jobs", type=int, default=0, help="also time mtlnb.camera_primus.fusion.pipeline.run with this many processes")
+    parser.add_argument("--jobs", type=int, default=0,
+                        help="also time mtlnb.camera_primus.fusion.pipeline.run with this many processes")
     parser.add_argument("--posteriors", nargs=2, metavar=("OMR_DIR", "A2S_DIR"), type=Path,
                         help="time real posteriors: two trained run folders holding posteriors_test.npz")
     parser.add_argument("--samples", type=int, default=20, help="with --posteriors: test (and val) samples timed")
@@ -137,7 +139,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1, user_api="blas")  # as mtlnb.camera_primus.fusion.pipeline runs the stages (see its _one_blas_thread)
+    # as mtlnb.camera_primus.fusion.pipeline runs the stages (see its _one_blas_thread)
+    threadpool_limits(1, user_api="blas")
     if args.posteriors:
         bench_posteriors(args)
         return
@@ -151,7 +154,7 @@ def main(argv=None) -> None:
 
         lm = NGramLM(order=5, smoothing="witten_bell").fit(train, vocabulary=vocab)
         lm_name = "mtlnb.camera_primus.decoding.ngram_lm.NGramLM(5, witten_bell)"
-    except ImportError:  # without mtlnb.camera_primus.decoding.ngram_lm: an add-one bigram (the LM only has to cost what a real one costs)
+    except ImportError:  # without ngram_lm: an add-one bigram (the LM only has to cost what a real one costs)
         lm = AddOneBigram(train, vocab)
         lm_name = "add-one bigram (mtlnb.camera_primus.decoding.ngram_lm unavailable)"
     test = markov_corpus(rng, vocab, args.pairs, (20, 60))
@@ -200,7 +203,8 @@ def main(argv=None) -> None:
         if "(extra)" not in name:
             total += ms
         print(f"  {name:50s} {ms:8.2f} ms/pair")
-    print(f"  {'total per pair, one alpha (CPU)':50s} {total:8.2f} ms   (wall clock, all rows: {1000 * wall / n:.2f} ms)")
+    print(f"  {'total per pair, one alpha (CPU)':50s} {total:8.2f} ms   "
+          f"(wall clock, all rows: {1000 * wall / n:.2f} ms)")
     print(f"projected for {FOLD_PAIRS} pairs: {total * FOLD_PAIRS / 60000:.1f} min on one core, "
           f"{total * FOLD_PAIRS / 120000:.1f} min on two (one process per core; goal: < 10 min)")
     print("SER % (synthetic, for plausibility only): "
@@ -211,12 +215,13 @@ def main(argv=None) -> None:
 
 
 def _bench_experiment_layer(test, vocab, train, omr_post, a2s_post, jobs, alphas) -> None:
-    """Wall time of mtlnb.camera_primus.fusion.pipeline.run (val: word graphs + read-off grid; test: + fusion) with ``jobs``."""
+    """Wall time of :func:`mtlnb.camera_primus.fusion.pipeline.run` (val: word graphs + read-off grid; test: + fusion)
+    with ``jobs`` processes."""
     import tempfile
     from pathlib import Path
 
     from mtlnb.core import io
-    from mtlnb.camera_primus.fusion import pipeline as late_fusion
+    from mtlnb.camera_primus.fusion import pipeline
     from mtlnb.camera_primus.networks.ctc_tasks import POSTERIORS_FORMAT
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -228,11 +233,11 @@ def _bench_experiment_layer(test, vocab, train, omr_post, a2s_post, jobs, alphas
                          __format__=np.array(POSTERIORS_FORMAT))
             paths[name] = {"val": f, "test": f}
         refs = dict(zip(ids, test))
-        r = late_fusion.run(paths["omr"], paths["a2s"], {"val": refs, "test": refs}, train, lm_order=5,
+        r = pipeline.run(paths["omr"], paths["a2s"], {"val": refs, "test": refs}, train, lm_order=5,
                             alphas=alphas, jobs=jobs, progress=False)
     n = len(test)
     per_pair = (r.seconds["val"] + r.seconds["test"]) / n
-    print(f"late_fusion.run, {jobs} processes, {len(alphas)} alpha(s): val {1000 * r.seconds['val'] / n:.0f} ms/pair, "
+    print(f"pipeline.run, {jobs} processes, {len(alphas)} alpha(s): val {1000 * r.seconds['val'] / n:.0f} ms/pair, "
           f"test {1000 * r.seconds['test'] / n:.0f} ms/pair (wall); a whole fold (val + test, {FOLD_PAIRS} pairs "
           f"each): {per_pair * FOLD_PAIRS / 60:.1f} min  [LM selection once: {r.seconds['lm']:.0f} s]")
 
@@ -254,7 +259,7 @@ def _study_of(run_dir: Path, root: Path | None, fold: int | None) -> tuple[Path,
 
 def bench_posteriors(args) -> None:
     """Per-stage CPU time on real posteriors files, the lattice cache, and the projection (see the module notes)."""
-    from mtlnb.camera_primus.fusion import pipeline as late_fusion
+    from mtlnb.camera_primus.fusion import pipeline
     from mtlnb.camera_primus.decoding import lattice_store
     from mtlnb.camera_primus import metrics
     from mtlnb.camera_primus.corpus import primus
@@ -269,7 +274,7 @@ def bench_posteriors(args) -> None:
     paths = {m: {s: posteriors_path(d, s) for s in ("val", "test")} for m, d in (("omr", omr_dir), ("a2s", a2s_dir))}
     post = {m: load_posteriors(paths[m]["test"]) for m in paths}
     vocab = {m: list(post[m].vocabulary.symbols) for m in post}
-    lm, orders = late_fusion.select_lm(train, list(refs["val"].values()), args.lm_order,
+    lm, orders = pipeline.select_lm(train, list(refs["val"].values()), args.lm_order,
                                        sorted(set(vocab["omr"]) | set(vocab["a2s"])))
     test = [i for i in ids["test"] if all(i in post[m] for m in post)][:args.samples]
     if not test:
@@ -355,18 +360,18 @@ def bench_posteriors(args) -> None:
 
 
 def _bench_lattice_cache(paths, refs, train, lm_order, n) -> None:
-    """Wall time of late_fusion.run (1 process, no result cache) with a cold and then a warm lattice cache."""
-    from mtlnb.camera_primus.fusion import pipeline as late_fusion
+    """Wall time of pipeline.run (1 process, no result cache) with a cold and then a warm lattice cache."""
+    from mtlnb.camera_primus.fusion import pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         seconds = {}
         for state in ("cold", "warm"):
-            r = late_fusion.run(paths["omr"], paths["a2s"], refs, train, lm_order=lm_order, alphas=(0.5,),
+            r = pipeline.run(paths["omr"], paths["a2s"], refs, train, lm_order=lm_order, alphas=(0.5,),
                                 max_samples=n, jobs=1, progress=False, lattice_cache_dir=Path(tmp))
             seconds[state] = r.seconds["val"] + r.seconds["test"]
         size = sum(f.stat().st_size for f in Path(tmp).rglob("*.npz"))
     cold, warm = (1000 * seconds[s] / (2 * n) for s in ("cold", "warm"))
-    print(f"late_fusion.run on {n} val + {n} test pairs, 1 process, all methods at α = 0.5 (wall): lattice cache cold "
+    print(f"pipeline.run on {n} val + {n} test pairs, 1 process, all methods at α = 0.5 (wall): lattice cache cold "
           f"{cold:.0f} ms/sample (decode + store), warm {warm:.0f} ms/sample (load): {100 * (1 - warm / cold):.0f} % "
           f"saved when both graphs are stored; cache {size / (2 * n) / 1024:.0f} KiB per sample (both graphs)")
 

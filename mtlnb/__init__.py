@@ -1,6 +1,14 @@
 """mtlnb: a reproducible companion to two studies of multitask learning for music transcription.
 
-Import the stage you need explicitly, e.g. ``from mtlnb import encoding, features``.
+The package is organised by study, then by pipeline stage, with shared plumbing apart:
+
+- ``mtlnb.camera_primus``: OMR and A2S on Camera-PrIMuS, late fusion, GradSPSA (notebooks 01-05);
+- ``mtlnb.piano``: multitask piano transcription (notebooks 06-08);
+- ``mtlnb.core``: what both studies use (atomic files, paths, figure style, the training loop, FluidSynth);
+- ``mtlnb.profiles`` (every size of a run), ``mtlnb.reproduce`` (every notebook through papermill) and
+  ``mtlnb.cli`` (``python -m mtlnb``).
+
+Import the module you need explicitly, e.g. ``from mtlnb.camera_primus.decoding import ngram_lm``.
 """
 
 import contextlib as _contextlib

@@ -63,9 +63,17 @@ class FusionProfile:
     lm_order: int = 5  # baseline: SRILM -order 5
     alphas: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))  # OMR weight sweep
     max_test_samples: int | None = None  # cap on decoded test samples (smoke only)
-    # Cap on the validation and test samples decoded per scenario run (mtlnb.camera_primus.evaluation.scenarios): a fold is fused 9 × 2
-    # times there (every scenario, both pairs) against once in notebook 04.  None = the whole fold (the thesis).
+    # Cap on the validation and test samples decoded per scenario run (mtlnb.camera_primus.evaluation.scenarios): a
+    # fold is fused 9 × 2 times there (every scenario, both pairs) against once in notebook 04.  None = the whole
+    # fold (the thesis).
     scenario_max_test_samples: int | None = None
+    # Word-graph search beams; None keeps DecoderConfig's (mtlnb.camera_primus.decoding.search), the baseline's recipe.
+    # Only smoke narrows them: its networks train for two batches, so their posteriors are uniform to 0.01 nats and
+    # at the baseline's beams every symbol survives at every frame (one 180-frame sample takes minutes, its lattice
+    # has 10^5 arcs).  These keep smoke to seconds (plumbing only: the lattices come out nearly empty).
+    decoder_beam: float | None = None  # --beam (scaled log units); the baseline: 15
+    decoder_lattice_beam: float | None = None  # --lattice-beam (scaled log units); the baseline: 12
+    decoder_max_active: int | None = None  # hypotheses kept per frame; DecoderConfig's default: 2000
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,8 @@ PROFILES: dict[str, Profile] = {
         train=TrainProfile(omr_epochs=1, a2s_epochs=1, gradspsa_epochs=1, scenario_omr_epochs=1,
                            max_train_batches=2, lstm_units=32, omr_filters=(8, 8, 16, 16),
                            omr_pools=((2, 2), (2, 2), (2, 1), (2, 1)), a2s_input_pool=2),
-        fusion=FusionProfile(lm_order=3, alphas=(0.0, 0.5, 1.0), max_test_samples=8),
+        fusion=FusionProfile(lm_order=3, alphas=(0.0, 0.5, 1.0), max_test_samples=8, decoder_beam=1.0,
+                             decoder_lattice_beam=1.0, decoder_max_active=4),
         # Plumbing only: a tiny network, two rows of Table II and two cross-stitch networks, one validation.
         piano=PianoProfile(n_pieces=4, seconds_per_piece=6.0, updates=20, maps=4, evals=1, learning_rates=(0.05,),
                            grid_rows=(1, 9), cross_stitch_rows=(1, 3), lr_range_batches=20),

@@ -6,8 +6,332 @@ Shared styling and saving live in :mod:`mtlnb.core.plots`; these functions retur
 
 from __future__ import annotations
 
+import os
+import textwrap
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import FancyArrowPatch
+
+from mtlnb.camera_primus.corpus import engraving
+from mtlnb.camera_primus.corpus.features import load_grayscale
+from mtlnb.camera_primus.decoding.lattice import EPS, Lattice
+from mtlnb.camera_primus.evaluation import scenarios, thesis_tables
+from mtlnb.camera_primus.notation import semantic
+from mtlnb.core import plots  # noqa: F401  (imported for its side effect: the notebooks' figure style)
+
 # --- corpus and networks (notebooks 01-03) ---
+
+
+def show_sample(clean: str | os.PathLike, distorted: str | os.PathLike, cqt: np.ndarray, tokens: Sequence[str],
+                title: str = "") -> plt.Figure:
+    """Clean engraving, camera-distorted image and CQT features of one sample, with its first tokens.
+
+    ``cqt`` is the (256, W) A2S input (row 0 at the top, as the network sees it).
+    """
+    fig, axes = plt.subplots(3, 1, figsize=(12, 6.5), gridspec_kw={"height_ratios": [1, 1, 1.6]})
+    axes[0].imshow(load_grayscale(clean), cmap="gray", aspect="auto")
+    axes[0].set_title("clean engraving (<id>.png)", loc="left", fontsize=10)
+    axes[1].imshow(load_grayscale(distorted), cmap="gray", aspect="auto")
+    axes[1].set_title("camera-distorted (<id>_distorted.jpg): the OMR input", loc="left", fontsize=10)
+    axes[2].imshow(cqt, cmap="magma", aspect="auto", origin="upper")
+    axes[2].set_title("CQT features (256 × W): the A2S input", loc="left", fontsize=10)
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([])
+    shown = " ".join(tokens[:14]) + (" …" if len(tokens) > 14 else "")
+    fig.suptitle(f"{title}\n{shown}", fontsize=9, x=0.01, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(rows: Sequence[tuple[str, Sequence[str | os.PathLike]]], width: float = 12.0) -> plt.Figure:
+    """Rows of images, each row labelled: e.g. ``[("real", paths), ("synthetic", paths)]``."""
+    n = max(len(paths) for _, paths in rows)
+    fig, axes = plt.subplots(n, len(rows), figsize=(width, 1.3 * n), squeeze=False)
+    for c, (label, paths) in enumerate(rows):
+        axes[0, c].set_title(label, fontsize=10)
+        for r in range(n):
+            ax = axes[r, c]
+            ax.set_xticks([]), ax.set_yticks([])
+            if r < len(paths):
+                ax.imshow(load_grayscale(paths[r]), cmap="gray", aspect="auto")
+            else:
+                ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def compare_distributions(frames: dict[str, pd.DataFrame], columns: Sequence[str], ncols: int = 3) -> plt.Figure:
+    """Histograms (density) of ``columns`` for each named DataFrame, overlaid: e.g. real vs synthetic."""
+    import seaborn as sns
+
+    nrows = int(np.ceil(len(columns) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 2.8 * nrows), squeeze=False)
+    long = pd.concat([df[list(columns)].assign(source=name) for name, df in frames.items()], ignore_index=True)
+    for ax, col in zip(axes.flat, columns):
+        sns.histplot(long, x=col, hue="source", stat="density", common_norm=False, element="step", ax=ax,
+                     bins=20)
+    for ax in list(axes.flat)[len(columns):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves_figure(curves: pd.DataFrame):
+    """Training loss and validation SER per epoch, one line per run (``curves`` from
+    :func:`mtlnb.camera_primus.networks.runs.learning_curves`)."""
+    fig, (ax_loss, ax_ser) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for run, df in curves.groupby("run", sort=False):
+        ax_loss.plot(df["epoch"], df["train_loss"], marker=".", label=run)
+        ax_ser.plot(df["epoch"], df["val_ser"], marker=".", label=run)
+    ax_loss.set(xlabel="epoch", ylabel="CTC loss (nats / sample)", title="training loss", yscale="log")
+    ax_ser.set(xlabel="epoch", ylabel="SER (%)", title="validation SER (greedy)")
+    ax_ser.axhline(100, color="0.7", lw=0.8, ls=":")
+    ax_ser.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def engrave_tokens(tokens: Sequence[str]) -> np.ndarray | None:
+    """The engraving (uint8 image, ink dark on white) of a semantic sequence, or ``None`` when the sequence is not
+    valid music (a prediction may not parse, or Verovio may refuse it)."""
+    import verovio  # imported here, as mtlnb.camera_primus.corpus.engraving does: only engraving needs it
+
+    if not tokens:
+        return None
+    verovio.enableLog(False)  # a prediction's odd PAE (e.g. "//////" for six barlines) is expected, not news
+    try:
+        return engraving.engrave(semantic.semantic_to_pae(list(tokens))).image
+    except (ValueError, KeyError, IndexError):
+        return None
+    finally:
+        verovio.enableLog(True)
+
+
+def transcriptions_figure(examples: pd.DataFrame, names: Sequence[str], max_tokens: int = 18):
+    """Engraved ground truth and greedy predictions of each example (``examples`` from
+    :func:`mtlnb.camera_primus.networks.runs.transcribe_examples`); a prediction that is not valid music is shown
+    as its tokens."""
+    labels = ["reference", *names]
+    fig, axes = plt.subplots(len(examples), len(labels), figsize=(5.2 * len(labels), 1.7 * len(examples)),
+                             squeeze=False)
+    for r, (_, row) in enumerate(examples.iterrows()):
+        for c, label in enumerate(labels):
+            ax = axes[r, c]
+            ax.set_xticks([]), ax.set_yticks([])
+            tokens = row[label]
+            title = row["id"] if label == "reference" else f"{label}: SER {row[f'{label}_ser']:.0f} %"
+            ax.set_title(title, fontsize=8, loc="left")
+            image = engrave_tokens(tokens)
+            shown = " ".join(tokens[:max_tokens]) + (" …" if len(tokens) > max_tokens else "")
+            if image is not None:
+                ax.imshow(image, cmap="gray", aspect="equal", vmin=0, vmax=255)
+            else:
+                ax.text(0.01, 0.5, "not valid music:\n" + _wrap(shown), fontsize=6, va="center", family="monospace",
+                        transform=ax.transAxes)
+            for side in ax.spines.values():
+                side.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(text: str, width: int = 70) -> str:
+    """``text`` broken into lines of at most ``width`` characters; ``"(empty)"`` for no text."""
+    return "\n".join(textwrap.wrap(text, width)) or "(empty)"
+
 
 # --- word graphs and fusion (notebook 04) ---
 
+
+def draw_word_graph(lattice: Lattice, ax=None, threshold: float = 0.05, frames: tuple[int, int] | None = None,
+                    title: str = ""):
+    """Draw a word graph as a DAG: nodes at their frame, arcs labelled with symbol and posterior.
+
+    Parameters
+    ----------
+    lattice : Lattice
+        Read off at its default scales (pass a :func:`mtlnb.camera_primus.fusion.pipeline.rescaled` lattice for
+        another acoustic scale).
+    ax : matplotlib Axes, optional
+    threshold : float
+        Arcs with a posterior below this are left out (keeps the picture readable).
+    frames : (int, int), optional
+        Only arcs starting within these frames ``[first, last)`` (a window of a long sample).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(14, 4))
+    post = lattice.arc_posteriors()
+    t = lattice.node_time
+    keep = post >= threshold
+    if frames is not None:
+        keep &= (t[lattice.src] >= frames[0]) & (t[lattice.src] < frames[1])
+    arcs = np.nonzero(keep)[0]
+    if len(arcs) == 0:
+        raise ValueError(f"draw_word_graph: no arc has posterior ≥ {threshold} in frames {frames}")
+    # y: the nodes of the most probable path on 0, the others above and below in order of first appearance
+    mass = np.zeros(lattice.num_nodes)
+    np.add.at(mass, lattice.dst[arcs], post[arcs])
+    nodes = np.unique(np.concatenate([lattice.src[arcs], lattice.dst[arcs]]))
+    y = {}
+    taken: dict[int, int] = {}
+    for n in sorted(nodes.tolist(), key=lambda n: (t[n], -mass[n])):
+        k = taken.get(int(t[n]), 0)
+        taken[int(t[n])] = k + 1
+        y[n] = (k + 1) // 2 * (1 if k % 2 else -1)
+    seen: dict[tuple, int] = {}
+    for a in arcs.tolist():
+        s, d = int(lattice.src[a]), int(lattice.dst[a])
+        k = seen.get((s, d), 0)
+        seen[(s, d)] = k + 1
+        rad = 0.25 * ((k + 1) // 2) * (1 if k % 2 else -1)
+        p0, p1 = (t[s], y[s]), (t[d], y[d])
+        ax.add_patch(FancyArrowPatch(p0, p1, arrowstyle="-|>", mutation_scale=8, lw=0.5 + 2.5 * post[a],
+                                     color=plt.cm.viridis(0.85 * (1 - post[a])),
+                                     connectionstyle=f"arc3,rad={rad}", shrinkA=4, shrinkB=4))
+        sym = lattice.symbol[a]
+        label = lattice.vocabulary[sym] if sym >= 0 else "</s>"
+        mx, my = (p0[0] + p1[0]) / 2, (p0[1] + p1[1]) / 2 - rad * (p1[0] - p0[0]) * 0.02
+        ax.text(mx, my + 0.12, f"{label}\n{post[a]:.2f}", fontsize=6.5, ha="center", va="bottom", rotation=30)
+    xs = [t[n] for n in nodes]
+    ax.scatter(xs, [y[n] for n in nodes], s=18, c="k", zorder=3)
+    ax.set_xlim(min(xs) - 2, max(xs) + 2)
+    ys = list(y.values())
+    ax.set_ylim(min(ys) - 0.8, max(ys) + 1.6)
+    ax.set_yticks([])
+    ax.set_xlabel("frame (node = symbol boundary)")
+    ax.set_title(title or f"word graph: {len(arcs)} of {lattice.num_arcs} arcs (posterior ≥ {threshold:g})",
+                 loc="left", fontsize=10)
+    return ax
+
+
+def draw_confusion_networks(networks: Mapping[str, list], max_bins: int = 24, min_posterior: float = 0.01,
+                            top: int = 4):
+    """Confusion networks one above the other: a column per bin, its entries listed with their posteriors.
+
+    Parameters
+    ----------
+    networks : mapping name -> confusion network
+        Sausages (``Lattice.confusion_network()``), e.g. ``{"OMR": cn_omr, "A2S": cn_a2s}``.
+    max_bins : int
+        Bins shown per network, from the start; bins that are ε with posterior ≥ 0.999 (the empty slots between
+        symbols) are skipped and not counted.
+    min_posterior : float
+        Entries below it are not shown.
+    top : int
+        Entries shown per bin.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    width = min(2 + 0.75 * max_bins, 20)
+    fig, axes = plt.subplots(len(networks), 1, figsize=(width, 0.4 + 0.5 * top * len(networks)), squeeze=False)
+    for ax, (name, cn) in zip(axes[:, 0], networks.items()):
+        shown = [b for b in cn if not (b[0][0] == EPS and b[0][1] >= 0.999)]
+        skipped = len(cn) - len(shown)
+        shown = shown[:max_bins]
+        for x, b in enumerate(shown):
+            entries = [(s, p) for s, p in b if p >= min_posterior][:top]
+            for k, (s, p) in enumerate(entries):
+                ax.text(x, -k, f"{'ε' if s == EPS else s}\n{p:.2f}", ha="center", va="center", fontsize=6.5,
+                        rotation=0, color="k" if k == 0 else "0.35",
+                        bbox={"boxstyle": "round,pad=0.2", "fc": plt.cm.Blues(0.15 + 0.7 * p), "lw": 0})
+        ax.set_xlim(-0.6, max(len(shown), 1) - 0.4)
+        ax.set_ylim(-top + 0.4, 0.6)
+        ax.axis("off")
+        ax.set_title(f"{name}: {len(cn)} bins ({skipped} empty ε slots hidden), first {len(shown)} shown",
+                     loc="left", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ser_over_alpha(ser: pd.DataFrame, title: str = ""):
+    """SER of every method over α: a line per α method, a dashed level per method without α and per unimodal
+    system.
+
+    Parameters
+    ----------
+    ser : DataFrame
+        :func:`mtlnb.camera_primus.fusion.pipeline.ser_table` (``LateFusionResult.ser``).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    levels = ser[ser.alpha.isna()]
+    curves = ser[ser.alpha.notna()]
+    for name, part in curves.groupby("method", sort=False):
+        part = part.sort_values("alpha")
+        ax.plot(part.alpha, part.ser, marker="o", label=name)
+    styles = {"greedy": ":", "best_path": "--"}
+    n = curves.method.nunique()
+    for k, r in enumerate(levels.itertuples()):
+        style = next((v for key, v in styles.items() if r.method.startswith(key)), "-.")
+        ax.axhline(r.ser, ls=style, lw=1.2, color=f"C{(n + k) % 10}", label=f"{r.method} (no α)")
+    ax.set_xlabel("α (OMR weight; 1 − α for A2S)")
+    ax.set_ylabel("SER (%)")
+    ax.set_title(title or "test SER of every method over α", loc="left", fontsize=10)
+    ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
 # --- scenarios and cross-validation (notebook 05) ---
+
+
+def heatmap_figure(cv: pd.DataFrame, scheme: str = "kfold", methods: Sequence[str] | None = None):
+    """SER (%) per method × scenario, one heatmap per pair (annotated), for one scheme."""
+    import seaborn as sns  # only the heatmap needs it
+
+    part = cv[cv.scheme == scheme]
+    if part.empty:
+        raise ValueError(f"heatmap_figure: no rows for scheme {scheme!r}")
+    pairs = list(dict.fromkeys(part.pair))
+    methods = [m for m in (methods or scenarios.METHOD_LABELS) if m in set(part.method)]
+    vmax = float(np.nanpercentile(part.ser, 95)) if len(part) else 100.0
+    fig, axes = plt.subplots(1, len(pairs), figsize=(6.5 * len(pairs), 0.45 * len(methods) + 1.6), squeeze=False)
+    for ax, pair in zip(axes[0], pairs):
+        m = part[part.pair == pair].pivot(index="method", columns="scenario", values="ser")
+        m = m.reindex(index=methods, columns=list(scenarios.SCENARIOS))
+        m.index = [scenarios.METHOD_LABELS[i] if len(scenarios.METHOD_LABELS[i]) < 28 else i for i in m.index]
+        m.columns = [scenarios.label(s) for s in m.columns]
+        sns.heatmap(m, ax=ax, annot=True, fmt=".1f", cmap="rocket_r", vmin=0, vmax=vmax, cbar=ax is axes[0, -1],
+                    annot_kws={"fontsize": 7}, cbar_kws={"label": "SER (%)"})
+        ax.set_title(f"{pair}: test SER, {scheme} scheme", loc="left", fontsize=10)
+        ax.set_xlabel("scenario (OMR level, A2S level)")
+        ax.set_ylabel("")
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def improvement_figure(improvement: pd.DataFrame, methods: Sequence[str] | None = None, thesis: bool = True):
+    """Relative improvement (%) of GradSPSA over the baseline per scenario: bars per method; with ``thesis``
+    the thesis's MBR improvements (its headline's) as black markers."""
+    methods = [m for m in (methods or scenarios.THESIS_ROWS) if m in improvement.index]
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    width = 0.8 / max(1, len(methods))
+    columns = list(scenarios.SCENARIOS)
+    x = np.arange(len(columns))
+    for i, m in enumerate(methods):
+        ax.bar(x + (i - (len(methods) - 1) / 2) * width, improvement.loc[m, columns].to_numpy(dtype=float), width,
+               label=f"{scenarios.METHOD_LABELS[m]} (mean {improvement.loc[m, 'average']:.1f} %)")
+    if thesis:
+        h = thesis_tables.headline_improvement()
+        ax.plot(x, h["per_scenario"].to_numpy(), "k_", ms=14, mew=2,
+                label=f"thesis, Minimum Bayes Risk (mean {h['average']:.1f} %)")
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_xticks(x, [scenarios.label(s) for s in scenarios.SCENARIOS], fontsize=8)
+    ax.set_ylabel("relative SER improvement (%)")
+    ax.set_title("GradSPSA over the baseline: 100 · (SER_baseline − SER_GradSPSA) / SER_baseline", loc="left",
+                 fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig

@@ -1,7 +1,9 @@
 """Where the GradSPSA study's artefacts live for a profile, and how each notebook gets them.
 
 Every notebook calls :func:`primus_study` with its profile and gets the same corpus, feature cache, folds and model
-folders; anything missing is built on the spot, so a notebook also runs on its own::
+folders.  A notebook builds what it needs explicitly (:meth:`PrimusStudy.build_corpus`,
+:meth:`PrimusStudy.build_cache`, :func:`mtlnb.camera_primus.networks.runs.ensure_run`), so that it also runs on its
+own; the later stages (word graphs, fusion, scenarios) only read, and say what is missing::
 
     data/primus-<profile>/            (MTLNB_DATA moves data/)
         manifest.json  Corpus/<id>/…   the corpus (synthetic unless ``corpus_dir`` points at a real one)

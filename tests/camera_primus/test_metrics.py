@@ -95,3 +95,43 @@ def test_speed_5000_pairs():
     start = time.perf_counter()
     metrics.ser(hyps, refs)
     assert time.perf_counter() - start < 2.0
+
+
+def test_numpy_string_symbols_are_symbols():
+    # list(np.array([...])) gives numpy.str_ scalars, a subclass of str: they compare equal to plain strings
+    assert metrics.ser([list(np.array(["a", "b"]))], [["a", "c"]]) == 50.0
+    assert metrics.edit_distance(list(np.array(["a", "b"])), ["a", "b"]) == 0
+    np.testing.assert_array_equal(metrics.edit_distances([list(np.array(["x"]))], [["x", "y"]]), [1])
+    with pytest.raises(ValueError, match=r"hypotheses\[0\]\[0\] is bytes"):
+        metrics.ser([[b"a"]], [["a"]])
+
+
+def test_edit_table_and_alignment_agree_with_the_regression_cases(regression):
+    cases, _ = regression
+    for case in cases:
+        ref, est = case["reference"], case["estimate"]
+        table = metrics.edit_table(est, ref)
+        assert len(table) == len(est) + 1 and all(len(row) == len(ref) + 1 for row in table)
+        assert table[-1][-1] == case["edit_distance"], case["why"]
+        ops = metrics.alignment(est, ref)
+        assert sum(op != "match" for op, _, _ in ops) == case["edit_distance"], case["why"]
+        assert [h for _, h, _ in ops if h is not None] == est and [r for _, _, r in ops if r is not None] == ref
+
+
+def test_alignment_prefers_substitution_then_deletion():
+    assert metrics.alignment(["b", "a"], ["a", "b"]) == [("substitution", "b", "a"), ("substitution", "a", "b")]
+    assert metrics.alignment(["a"], ["a", "a"]) == [("deletion", None, "a"), ("match", "a", "a")]
+    assert metrics.alignment([], []) == []
+    assert metrics.mark_differences(["a", "a"], ["a"]) == "[+a] a"
+
+
+def test_pairwise_distances_equal_the_scalar_ones_beyond_one_block(monkeypatch):
+    rng = np.random.default_rng(5)
+    a = [[str(x) for x in rng.choice(list("abc"), rng.integers(0, 6))] for _ in range(7)]
+    b = [[str(x) for x in rng.choice(list("abcd"), rng.integers(0, 8))] for _ in range(5)]
+    monkeypatch.setattr(metrics, "_PAIRWISE_CELLS", 1)  # one row of ``a`` per step
+    d = metrics.pairwise_edit_distances(a, b)
+    assert d.shape == (7, 5) and d.dtype == np.int64
+    assert d.tolist() == [[metrics.edit_distance(x, y) for y in b] for x in a]
+    with pytest.raises(ValueError, match="no sequences"):
+        metrics.pairwise_edit_distances([], b)

@@ -3,11 +3,12 @@ scenario of a fold that fuses them reads them instead of decoding them again.
 
 Why
 ---
-:mod:`mtlnb.camera_primus.fusion.pipeline` caches its fused outputs per (OMR, A2S) pair, yet a word graph depends on one modality
-only: the nine scenario OMRs of a fold are fused with the same A2S network, whose graphs would otherwise be decoded
-nine times per pair.  So each modality's word graphs are stored once, under a key of what they depend on, and
-reused by any later run that needs them (:func:`mtlnb.camera_primus.fusion.pipeline.run_fold` passes the fold's
-:func:`mtlnb.camera_primus.fusion.pipeline.fold_lattice_dir`, ``<study root>/late_fusion/fold<k>/lattices``, shared by its pairs).
+:mod:`mtlnb.camera_primus.fusion.pipeline` caches its fused outputs per (OMR, A2S) pair, yet a word graph depends
+on one modality only: the nine scenario OMRs of a fold are fused with the same A2S network, whose graphs would
+otherwise be decoded nine times per pair.  So each modality's word graphs are stored once, under a key of what they
+depend on, and reused by any later run that needs them (:func:`mtlnb.camera_primus.fusion.pipeline.run_fold`
+passes the fold's :func:`mtlnb.camera_primus.fusion.pipeline.fold_lattice_dir`,
+``<study root>/late_fusion/fold<k>/lattices``, shared by its pairs).
 
 Layout and keys
 ---------------
@@ -15,18 +16,19 @@ A shard lives at ``<lattice_cache_dir>/<key[:24]>/shard-<ids>.npz`` (:func:`latt
 ``settings.json`` saying what ``<key>`` hashes (:func:`save_settings`; for reading, never checked).  ``<key>``
 (:func:`lattice_key`) hashes what a graph depends on: the posteriors file (:func:`file_stamp`: path, size,
 modification time, as for late fusion's result shards: a retrained network writes a new file), the LM
-(:func:`mtlnb.camera_primus.fusion.pipeline.lm_fingerprint`) and the :class:`~mtlnb.camera_primus.decoding.search.DecoderConfig`.  ``<ids>`` hashes
-the sample ids of the shard (late fusion groups them as its result shards, ``shard_size`` each), so a run with
-another sample cap writes its own last shard instead of overwriting one.
+(:func:`mtlnb.camera_primus.fusion.pipeline.lm_fingerprint`) and the
+:class:`~mtlnb.camera_primus.decoding.search.DecoderConfig`.  ``<ids>`` hashes the sample ids of the shard (late
+fusion groups them as its result shards, ``shard_size`` each), so a run with another sample cap writes its own last
+shard instead of overwriting one.
 
 Format (:data:`LATTICE_FORMAT`)
 -------------------------------
 A shard (:func:`save_lattices`, :class:`LatticeShard`) is an ``.npz`` holding every
-:class:`~mtlnb.camera_primus.decoding.search.Lattice` array of its samples unchanged (member ``<j>.<name>`` for the ``j``-th sample and
-each name of ``_LATTICE_ARRAYS``; float64 scores, int64 indices: the round trip is exact), the vocabulary
-(``__vocabulary__``) and the decoder settings (``__decoder__``, JSON), each sample's ``__num_nodes__`` and
-``__num_frames__``, and its format, full key and ids (``__format__``, ``__key__``, ``__ids__``), checked before
-use (:func:`usable_shard`); an unreadable or mismatching shard is decoded again.
+:class:`~mtlnb.camera_primus.decoding.lattice.Lattice` array of its samples unchanged (member ``<j>.<name>`` for
+the ``j``-th sample and each name of ``_LATTICE_ARRAYS``; float64 scores, int64 indices: the round trip is exact),
+the vocabulary (``__vocabulary__``) and the decoder settings (``__decoder__``, JSON), each sample's
+``__num_nodes__`` and ``__num_frames__``, and its format, full key and ids (``__format__``, ``__key__``,
+``__ids__``), checked before use (:func:`usable_shard`); an unreadable or mismatching shard is decoded again.
 
 Writers and readers
 -------------------
@@ -49,7 +51,8 @@ from typing import Sequence
 import numpy as np
 
 from mtlnb.core import io
-from mtlnb.camera_primus.decoding.search import DecoderConfig, Lattice
+from mtlnb.camera_primus.decoding.lattice import Lattice
+from mtlnb.camera_primus.decoding.search import DecoderConfig
 
 # In every key and shard: a new layout takes a new name, so that old shards miss instead of misreading.
 LATTICE_FORMAT = "mtlnb.lattice-shard/1"
@@ -126,7 +129,9 @@ class LatticeShard:
     """A stored shard of lattices, read lazily: ``shard[sample id]`` → :class:`Lattice`, one sample's arrays read
     on access.  Attributes ``path``, ``key``, ``ids`` (list of str).  Use as a context manager (or :meth:`close`).
 
-    Raises ``ValueError`` naming the file if it is not a lattice shard (other format, unreadable)."""
+    Raises ``ValueError`` naming the file if it is not a lattice shard (other format, unreadable), and when a
+    sample's arrays cannot be read (a damaged member); ``KeyError`` naming the file for a sample it does not hold.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -153,9 +158,12 @@ class LatticeShard:
         if sid not in self._index:
             raise KeyError(f"{sid!r} is not a sample of {self.path}")
         j = self._index[sid]
+        try:
+            arrays = {name: self._npz[f"{j}.{name}"] for name in _LATTICE_ARRAYS}
+        except READ_ERRORS as err:
+            raise ValueError(f"LatticeShard: cannot read sample {sid!r} from {self.path} ({err!r})") from None
         return Lattice(vocabulary=self._vocabulary, num_nodes=int(self._num_nodes[j]),
-                       num_frames=int(self._num_frames[j]), config=self._config,
-                       **{name: self._npz[f"{j}.{name}"] for name in _LATTICE_ARRAYS})
+                       num_frames=int(self._num_frames[j]), config=self._config, **arrays)
 
     def lattices(self) -> dict[str, Lattice]:
         """Every lattice of the shard, ``{sample id: Lattice}`` in stored order."""

@@ -1,9 +1,9 @@
 """Symbol n-gram language model: interpolated Witten-Bell and modified Kneser-Ney, ARPA in and out.
 
 The word graphs of both studies weigh CTC hypotheses with an n-gram model over semantic symbols trained on the
-training-fold transcripts (``late-fusion-baseline.md`` §6): the baseline used SRILM's interpolated modified
-Kneser-Ney (``ngram-count -order 5 -kndiscount… -interpolate``), the thesis switched to interpolated Witten-Bell
-because Kneser-Ney's discount estimation failed on its small scenarios.  This module implements both.
+training-fold transcripts (Alfaro-Contreras et al. 2023 and the thesis): the baseline used SRILM's interpolated
+modified Kneser-Ney (``ngram-count -order 5 -kndiscount… -interpolate``), the thesis switched to interpolated
+Witten-Bell because Kneser-Ney's discount estimation failed on its small scenarios.  This module implements both.
 
 Definitions (Chen & Goodman 1998, "An empirical study of smoothing techniques for language modeling")
 -----------------------------------------------------------------------------------------------------
@@ -75,14 +75,15 @@ LN10 = math.log(10.0)
 ARPA_NEVER = -99.0  # the log10 probability SRILM and KenLM write for <s>, which is never predicted
 SMOOTHINGS = ("witten_bell", "kneser_ney")
 KN_FALLBACKS = ("raise", "witten_bell", "fixed")
-ARPA_HEADER = "# mtlnb.camera_primus.decoding.ngram_lm "  # a comment line before \data\ (KenLM allows '#' lines there) recording the settings
+# a comment line before \data\ (KenLM allows '#' lines there) recording the settings
+ARPA_HEADER = "# mtlnb.lm "  # a file-format marker: kept as first written, whatever the module is called now
 
 
 @dataclass(frozen=True)
 class LMConfig:
     """Hyper-parameters of :class:`NGramLM`."""
 
-    order: int = 5  # n of the n-gram: the baseline's and the thesis's SRILM "-order 5" (reference §6)
+    order: int = 5  # n of the n-gram: the baseline's and the thesis's SRILM "-order 5" (its Kaldi recipe)
     smoothing: str = "witten_bell"  # the thesis's choice; "kneser_ney" (modified, interpolated) is the baseline's
     unk: bool = True  # an explicit <unk> event: out-of-vocabulary symbols get a defined probability (KenLM expects it)
     kn_fallback: str = "raise"  # when Eq. 26 fails: refuse; "witten_bell": the whole model becomes Witten-Bell (the
@@ -386,8 +387,8 @@ class NGramLM:
     def to_arpa(self, path: str | os.PathLike) -> None:
         """Write the model as an ARPA backoff file (log10 probabilities and backoff weights), atomically.
 
-        A ``# mtlnb.camera_primus.decoding.ngram_lm {...}`` comment before ``\\data\\`` records the settings (ARPA readers skip text there;
-        KenLM insists that it start with ``#``).
+        A ``# mtlnb.lm {...}`` comment (:data:`ARPA_HEADER`) before ``\\data\\``
+        records the settings (ARPA readers skip text there; KenLM insists that it start with ``#``).
         Numbers are written with Python's shortest round-trip repr, so :meth:`from_arpa` restores them exactly.
         """
         self._check_fitted()
@@ -426,7 +427,7 @@ class NGramLM:
     def from_arpa(cls, path: str | os.PathLike, **options) -> "NGramLM":
         """Read an ARPA backoff model (ours, SRILM's or KenLM's, unpruned) into an :class:`NGramLM`.
 
-        The settings come from the ``# mtlnb.camera_primus.decoding.ngram_lm`` comment where present (``options`` override them); other
+        The settings come from the :data:`ARPA_HEADER` comment where present (``options`` override them); other
         files get ``smoothing="unknown"``, ``unk`` = whether ``<unk>`` is listed.  Our own files give back
         identical log-probabilities.  Pruned models, where a listed n-gram's history is missing, are refused
         (:meth:`state` relies on every prefix of a listed n-gram being listed).

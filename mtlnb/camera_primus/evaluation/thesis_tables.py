@@ -1,24 +1,22 @@
 """The GradSPSA thesis's published results, as data: Table 3 (all four blocks), Table 4, Table 5 and its headline.
 
-Source: the thesis text ``seeds/000_a5b7a2ce0eb8513d.txt`` (the seed has no page numbers; it is cited by section
-and by line of the text file), §5 "Results":
+Source: the thesis, §5 "Results" (cited by table, caption and section):
 
-- Table 3 (lines 223–252): SER (%) of the five fusion methods in the nine scenarios, in four blocks -- the
-  baseline [4] as its authors reported it, the baseline as the thesis re-ran it, GradSPSA under the baseline's
-  cross-validation scheme, GradSPSA under standard k-fold.  "-" (no result: the baseline's modified Kneser-Ney
-  failed on too little data, line 256) is NaN here.  Underlined cells "beat the baseline as in our experiments"
-  (caption, line 252) and are kept as a boolean table; boldface ("best for their validation method") is lost in
-  the text and not stored.
-- Table 4 (lines 280–291): test sample pairs per fold and A2S level, for GradSPSA.  The table has one column per
-  A2S level; each column stands for the three scenarios of that level (e.g. 1, 4, 7 for H): the A2S filter alone
-  sets the test set, so the three share it.
-- Table 5 (lines 307–316): the test fold the baseline's scheme selected, per scenario.
-- Headline (abstract line 29, discussion line 330, conclusion line 340): 37.2 % average and 86.2 % best ("for the
-  third scenario") relative SER improvement of GradSPSA over the baseline.  How it is computed is not stated; the
-  published numbers are reproduced exactly by the MBR row only, GradSPSA **k-fold** against the baseline **as
-  the thesis re-ran it**, relative improvement ``100 · (b − g) / b`` per scenario, then the arithmetic mean over
-  all nine scenarios (6 and 9 included, where it is negative) = 37.19 and the maximum = 86.18 (scenario 3:
-  46.3 → 6.4).  :func:`headline_improvement` recomputes it; ``tests/test_thesis_tables.py`` checks it.
+- Table 3: SER (%) of the five fusion methods in the nine scenarios, in four blocks -- the baseline [4] as its
+  authors reported it, the baseline as the thesis re-ran it, GradSPSA under the baseline's cross-validation scheme,
+  GradSPSA under standard k-fold.  "-" (no result: the baseline's modified Kneser-Ney failed on too little data,
+  §5) is NaN here.  Underlined cells "beat the baseline as in our experiments" (its caption) and are kept as a
+  boolean table; boldface ("best for their validation method") is not stored.
+- Table 4: test sample pairs per fold and A2S level, for GradSPSA.  The table has one column per A2S level; each
+  column stands for the three scenarios of that level (e.g. 1, 4, 7 for H): the A2S filter alone sets the test
+  set, so the three share it.
+- Table 5: the test fold the baseline's scheme selected, per scenario.
+- Headline (abstract, discussion and conclusion): 37.2 % average and 86.2 % best ("for the third scenario")
+  relative SER improvement of GradSPSA over the baseline.  How it is computed is not stated; the published numbers
+  are reproduced exactly by the MBR row only, GradSPSA **k-fold** against the baseline **as the thesis re-ran
+  it**, relative improvement ``100 · (b − g) / b`` per scenario, then the arithmetic mean over all nine scenarios
+  (6 and 9 included, where it is negative) = 37.19 and the maximum = 86.18 (scenario 3: 46.3 → 6.4).
+  :func:`headline_improvement` recomputes it.
 """
 
 from __future__ import annotations
@@ -28,22 +26,21 @@ import math
 import numpy as np
 import pandas as pd
 
-SOURCE = "seeds/000_a5b7a2ce0eb8513d.txt, §5 Results"
+SOURCE = "the GradSPSA thesis, §5 Results: Tables 3, 4 and 5"
 SCENARIOS = tuple(range(1, 10))
 # Rows of Table 3 in the thesis's order (its names).
 METHODS = ("Minimum Bayes Risk", "Lightly-supervised A2S", "Lightly-supervised OMR", "Confusion network",
            "Smith-Waterman")
-# Block key -> the thesis's block title (Table 3, lines 227, 233, 239, 245).
+# Block key -> the thesis's block title (Table 3's four block headings).
 BLOCKS = {
     "baseline_original": "Late multimodal fusion model [4] as in the experiments by [4]",
     "baseline_thesis": "Late multimodal fusion model [4] as in our experiments",
     "gradspsa_validation": "GradSPSA (ours; cross validation as implemented by [4])",
     "gradspsa_kfold": "GradSPSA (ours; k-fold cross validation)",
 }
-LINES = {"table3": (223, 252), "table4": (280, 291), "table5": (307, 316), "headline": (29, 330, 340)}
 
 _ = math.nan
-# Table 3 as printed (lines 228-250); a trailing "*" marks an underlined cell.
+# Table 3 as printed; a trailing "*" marks an underlined cell.
 _TABLE3 = {
     "baseline_original": [
         "23.3 16.8 7.2 17.4 14.4 7.1 8.0 7.2 5.8",
@@ -75,16 +72,17 @@ _TABLE3 = {
     ],
 }
 
-# Table 4 (lines 284-289): test sample pairs per fold, per A2S level (GradSPSA's 60 % subset: 12 % test folds).
+# Table 4: test sample pairs per fold, per A2S level (GradSPSA's 60 % subset: 12 % test folds).
 _TABLE4 = {"H": (2674, 2674, 2674, 2674, 2674), "M": (1249, 1016, 1992, 0, 1644), "L": (68, 27, 145, 0, 71)}
-_TABLE4_TOTAL = {"H": 13370, "M": 5901, "L": 311}  # line 289, as printed
-# The scenarios each Table 4 column stands for (its header, lines 281-283).
+_TABLE4_TOTAL = {"H": 13370, "M": 5901, "L": 311}  # its total row, as printed
+# The scenarios each Table 4 column stands for (its header).
 A2S_LEVEL_SCENARIOS = {"H": (1, 4, 7), "M": (2, 5, 8), "L": (3, 6, 9)}
 
-# Table 5 (lines 308-314): fold 4 for scenarios 1, 3, 4, 6, 7, 9; fold 2 for 2, 5, 8.
+# Table 5: fold 4 for scenarios 1, 3, 4, 6, 7, 9; fold 2 for 2, 5, 8.
 _TABLE5 = {1: 4, 2: 2, 3: 4, 4: 4, 5: 2, 6: 4, 7: 4, 8: 2, 9: 4}
 
-HEADLINE = {"average_improvement": 37.2, "best_improvement": 86.2, "best_scenario": 3}  # lines 29, 330, 340
+# The headline as the abstract, discussion and conclusion state it.
+HEADLINE = {"average_improvement": 37.2, "best_improvement": 86.2, "best_scenario": 3}
 
 
 def _parse(block: str) -> tuple[np.ndarray, np.ndarray]:
@@ -106,18 +104,18 @@ def _frame(which: int) -> pd.DataFrame:
     return pd.concat(parts, names=["block"])
 
 
-def table3() -> pd.DataFrame:
+def published_table3() -> pd.DataFrame:
     """Table 3 of the thesis: SER (%), index ``(block, method)`` (keys of :data:`BLOCKS`, names of
     :data:`METHODS`), columns scenarios 1–9; NaN where the thesis prints "-"."""
     return _frame(0)
 
 
-def table3_underlined() -> pd.DataFrame:
-    """Which cells of :func:`table3` the thesis underlines ("beat the baseline as in our experiments")."""
+def published_table3_underlined() -> pd.DataFrame:
+    """Which cells of :func:`published_table3` the thesis underlines ("beat the baseline as in our experiments")."""
     return _frame(1).astype(bool)
 
 
-def table4() -> pd.DataFrame:
+def published_table4() -> pd.DataFrame:
     """Table 4 of the thesis: GradSPSA's test sample pairs, index ``fold`` 0–4 plus ``"total"`` (as printed),
     columns the A2S levels ``H``, ``M``, ``L`` (each standing for the scenarios :data:`A2S_LEVEL_SCENARIOS`)."""
     df = pd.DataFrame(_TABLE4, index=pd.Index(range(5), name="fold"))
@@ -126,14 +124,14 @@ def table4() -> pd.DataFrame:
     return df
 
 
-def table4_by_scenario() -> pd.DataFrame:
+def published_table4_by_scenario() -> pd.DataFrame:
     """Table 4 spread over the nine scenarios: index ``fold`` 0–4, columns scenarios 1–9."""
-    t = table4().drop(index="total")
+    t = published_table4().drop(index="total")
     cols = {s: t[level] for level, ss in A2S_LEVEL_SCENARIOS.items() for s in ss}
     return pd.DataFrame({s: cols[s] for s in SCENARIOS}).rename_axis(columns="scenario")
 
 
-def table5() -> pd.Series:
+def published_table5() -> pd.Series:
     """Table 5 of the thesis: the test fold selected by the baseline's scheme, per scenario."""
     return pd.Series(_TABLE5, name="fold").rename_axis("scenario")
 
@@ -149,7 +147,7 @@ def headline_improvement(method: str = "Minimum Bayes Risk", gradspsa_block: str
     dict
         ``per_scenario`` (Series, %), ``average`` (%), ``best`` (%), ``best_scenario`` (int).
     """
-    t = table3()
+    t = published_table3()
     if method not in METHODS:
         raise ValueError(f"headline_improvement: method must be one of {METHODS}, got {method!r}")
     for b in (gradspsa_block, baseline_block):

@@ -1,8 +1,9 @@
-"""Late fusion of the OMR and the A2S word graph of one sample: the baseline's five methods (reference §7).
+"""Late fusion of the OMR and the A2S word graph of one sample: the baseline's five methods (Alfaro-Contreras et
+al. 2023).
 
-Every method takes the two :class:`~mtlnb.camera_primus.decoding.search.Lattice` objects of a sample (``omr``, ``a2s``) and returns a
-token sequence.  α is the OMR weight (1 − α the A2S weight) where a method has one; :func:`fuse` runs several
-methods over a sweep of α in one call, reusing everything that does not depend on α.
+Every method takes the two :class:`~mtlnb.camera_primus.decoding.lattice.Lattice` objects of a sample (``omr``,
+``a2s``) and returns a token sequence.  α is the OMR weight (1 − α the A2S weight) where a method has one;
+:func:`fuse` runs several methods over a sweep of α in one call, reusing everything that does not depend on α.
 
 Methods (names as in :data:`METHODS`)
 -------------------------------------
@@ -13,7 +14,8 @@ Methods (names as in :data:`METHODS`)
     α = 0 give the unimodal best paths (Kaldi refuses a weight of 0; the baseline ran the unimodal systems
     separately).  On an exact tie the OMR path wins (it is the union's first lattice).
 ``lattice_combination_mbr`` — Kaldi's own intent for ``lattice-combine`` (Xu et al. 2011): MBR decoding
-    (:meth:`~mtlnb.camera_primus.decoding.search.ScoredLattice.mbr`) of that weighted union.  α = 1 / 0 give each modality's MBR output.
+    (:meth:`~mtlnb.camera_primus.decoding.lattice.ScoredLattice.mbr`) of that weighted union.  α = 1 / 0 give each
+    modality's MBR output.
 ``confusion_network`` — Granell & Martínez-Hinarejos (2015) as the baseline's ``cn_combination.py`` does it;
     see :func:`combine_confusion_networks`.  Sausages from each lattice's MBR, with the baseline's LM scales
     (``lattice-mbr-decode --lm-scale=1`` for OMR, ``--lm-scale=0`` for A2S).
@@ -40,7 +42,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mtlnb.camera_primus.decoding.search import EPS, ConfusionNetwork, Lattice, ScoredLattice
+from mtlnb.camera_primus import metrics
+from mtlnb.camera_primus.decoding.lattice import EPS, ConfusionNetwork, Lattice, ScoredLattice
 
 # the baseline's confusion-network sweep 0 … 1 in steps of 0.1 (its lattice-combination sweep ran 0.1 … 0.9)
 DEFAULT_ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
@@ -84,7 +87,8 @@ def _check_alpha(alpha, where: str) -> float:
 def _check_lattices(omr, a2s, where: str) -> None:
     for name, lat in (("omr", omr), ("a2s", a2s)):
         if not isinstance(lat, Lattice):
-            raise ValueError(f"{where}: {name} must be a mtlnb.camera_primus.decoding.search.Lattice, got {type(lat).__name__}")
+            raise ValueError(f"{where}: {name} must be a mtlnb.camera_primus.decoding.lattice.Lattice, "
+                             f"got {type(lat).__name__}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -140,52 +144,6 @@ def lattice_combination_mbr(
 # 2. confusion-network combination
 
 
-def _edit_distance(a: Sequence, b: Sequence) -> int:
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
-
-
-def _edit_distances(a: Sequence[tuple], b: Sequence[tuple]) -> np.ndarray:
-    """Levenshtein distance of every ``a[i]`` to every ``b[j]`` (sequences of hashables), shape (len(a), len(b)).
-
-    The dynamic programme of :func:`_edit_distance` run for all pairs at once: symbols coded as ints, ``b`` padded,
-    one NumPy step per position of ``a`` (the within-row insertion chain ``cur[j] = min(tmp[j], cur[j-1] + 1)`` in
-    closed form, ``min_k≤j tmp[k] + j - k``).  Integer arithmetic, so equal to the pure-Python loop.
-    """
-    code: dict = {}
-    la = np.array([len(x) for x in a], dtype=np.int64)
-    lb = np.array([len(y) for y in b], dtype=np.int64)
-    A = np.full((len(a), max(1, la.max(initial=0))), -1, dtype=np.int64)  # padding never matches (-1 vs -2)
-    B = np.full((len(b), max(1, lb.max(initial=0))), -2, dtype=np.int64)
-    for i, x in enumerate(a):
-        A[i, : len(x)] = [code.setdefault(v, len(code)) for v in x]
-    for j, y in enumerate(b):
-        B[j, : len(y)] = [code.setdefault(v, len(code)) for v in y]
-    L2 = B.shape[1]
-    steps = np.arange(L2 + 1, dtype=np.int64)
-    out = np.empty((len(a), len(b)), dtype=np.int64)
-    out[la == 0] = lb  # an empty sequence: all insertions
-    # chunks of rows of a, so that the (rows, len(b), L2 + 1) work arrays stay small
-    chunk = max(1, 2_000_000 // max(1, len(b) * (L2 + 1)))
-    for r0 in range(0, len(a), chunk):
-        Ar, lr = A[r0 : r0 + chunk], la[r0 : r0 + chunk]
-        prev = np.broadcast_to(steps, (len(Ar), len(b), L2 + 1)).copy()
-        for i in range(1, int(lr.max(initial=0)) + 1):
-            tmp = np.empty_like(prev)
-            tmp[:, :, 0] = i
-            np.minimum(prev[:, :, 1:] + 1, prev[:, :, :-1] + (Ar[:, i - 1, None, None] != B[None]), out=tmp[:, :, 1:])
-            prev = np.minimum.accumulate(tmp - steps, axis=2) + steps
-            done = np.nonzero(lr == i)[0]
-            if len(done):
-                out[r0 + done] = prev[done][:, np.arange(len(b)), lb]
-    return out
-
-
 def align_confusion_networks(cn_omr: ConfusionNetwork, cn_a2s: ConfusionNetwork):
     """DTW alignment and bin labels of two sausages, as the baseline's ``cn_combination.py``.
 
@@ -217,7 +175,7 @@ def _align(cn1, cn2, cfg: FusionConfig):
     i1 = np.array([ids1.setdefault(k, len(ids1)) for k in keys1])  # distinct bins: few, so compare those once
     i2 = np.array([ids2.setdefault(k, len(ids2)) for k in keys2])
     ka, kb = list(ids1), list(ids2)
-    dist = _edit_distances(ka, kb)
+    dist = metrics.pairwise_edit_distances(ka, kb)
     lens = np.array([len(k) for k in ka], dtype=np.float64)[:, None]
     table = dist / lens  # SER of the A2S bin against the OMR bin (identical bins: 0)
     cost = table[i1][:, i2]
@@ -395,6 +353,9 @@ def smith_waterman(
     the token; a mismatch keeps the more probable token (a tie keeps the query's); a gap keeps the token that is
     there.  Tokens outside the local alignment are dropped, sentinels removed.
 
+    Stages: :func:`_sw_table` (scores and moves), :func:`_sw_traceback` (the moves of the local alignment),
+    :func:`_sw_fuse` (tokens along it).
+
     Parameters
     ----------
     ref_tokens, ref_probs : sequences of equal length
@@ -416,6 +377,26 @@ def smith_waterman(
     qry = [_START, *query_tokens, _END]
     rprob = [1.0, *map(float, ref_probs), 1.0]
     qprob = [1.0, *map(float, query_probs), 1.0]
+    val, op, end = _sw_table(ref, qry, match, mismatch, gap, gap_extension)
+    ops, start = _sw_traceback(val, op, end)
+    out = _sw_fuse(ops, start, ref, rprob, qry, qprob)
+    return [t for t in out if isinstance(t, str)]
+
+
+def _sw_table(ref: Sequence, qry: Sequence, match: float, mismatch: float, gap: float, gap_extension: float):
+    """``swalign``'s local-alignment table: rows 1..len(qry) are query positions, columns 1..len(ref) reference
+    positions (row and column 0 the empty prefixes).
+
+    Returns
+    -------
+    val : list of lists of float, shape (len(qry) + 1, len(ref) + 1)
+        Cell scores (≥ 0).
+    op : list of lists of str, same shape
+        The move into each cell: ``"m"`` (mis)match, ``"i"`` gap in the reference (query token alone), ``"d"`` gap
+        in the query (reference token alone), ``"x"`` a fresh start at 0.
+    end : (row, column)
+        The last maximal cell in row-major order, where the alignment ends.
+    """
     nr, nc = len(qry) + 1, len(ref) + 1
     val = [[0.0] * nc for _ in range(nr)]
     op = [[" "] * nc for _ in range(nr)]
@@ -458,8 +439,16 @@ def smith_waterman(
             vr[col], opr[col], runr[col] = cell, o, rn
             if cell >= best:
                 best, best_row, best_col = cell, row, col
+    return val, op, (best_row, best_col)
+
+
+def _sw_traceback(val, op, end: tuple[int, int]) -> tuple[list[str], tuple[int, int]]:
+    """The moves of the local alignment ending at ``end``, in order, back-traced while the score is positive.
+
+    Returns the moves (``"m"``, ``"i"``, ``"d"``) and ``(reference index, query index)`` of the first aligned
+    tokens (0-based, sentinels counted)."""
     ops = []
-    row, col = best_row, best_col
+    row, col = end
     while val[row][col] > 0:
         o = op[row][col]
         ops.append(o)
@@ -472,7 +461,14 @@ def smith_waterman(
         else:
             break
     ops.reverse()
-    i, j = col, row  # first aligned reference / query positions
+    return ops, (col, row)
+
+
+def _sw_fuse(ops: Sequence[str], start: tuple[int, int], ref: Sequence, rprob: Sequence[float], qry: Sequence,
+             qprob: Sequence[float]) -> list:
+    """Tokens along the alignment: a match keeps the token, a mismatch the more probable one (ties: the query's),
+    a gap the token that is there.  ``start`` is :func:`_sw_traceback`'s (reference, query) index pair."""
+    i, j = start
     out = []
     for o in ops:
         if o == "m":
@@ -485,7 +481,7 @@ def smith_waterman(
         else:
             out.append(qry[j])
             j += 1
-    return [t for t in out if isinstance(t, str)]
+    return out
 
 
 def smith_waterman_fusion(
@@ -516,7 +512,8 @@ def lightly_supervised(reference: Lattice, hypothesis: Lattice, config: FusionCo
     symbol in common, the result is the hypothesis's best path (Kaldi returns the hypothesis lattice then).
     """
     if not isinstance(reference, Lattice) or not isinstance(hypothesis, Lattice):
-        raise ValueError("lightly_supervised: reference and hypothesis must be mtlnb.camera_primus.decoding.search.Lattice objects")
+        raise ValueError("lightly_supervised: reference and hypothesis must be "
+                         "mtlnb.camera_primus.decoding.lattice.Lattice objects")
     cfg = config or FusionConfig()
     hyp = hypothesis.scored(cfg.acoustic_scale, cfg.lm_scale)
     ref = reference.scored(1.0, 1.0)  # its scores are not used

@@ -1,17 +1,20 @@
 """Late fusion of one fold: the symbol LM, both word graphs of every sample, the five fusion methods over α, and
-the SER tables (issue 4's experiment layer; thesis §"Fusion methods", ``late-fusion-baseline.md`` §6–8).
+the SER tables (thesis §"Fusion methods"; the baseline's Kaldi + SRILM recipe, Alfaro-Contreras et al. 2023).
 
 Pipeline (:func:`run_fold` for a study's fold, :func:`run` for any pair of posteriors files)
 ---------------------------------------------------------------------------------------------
+0. **Posteriors** (:func:`fold_posteriors`): both networks' ``posteriors_<split>.npz``, which must exist: this
+   stage trains nothing, and names the missing run and the notebook or call that makes it
+   (:func:`mtlnb.camera_primus.networks.runs.ensure_run`).  Nor does it build the corpus.
 1. **LM** (:func:`select_lm`): interpolated Witten-Bell (the thesis's smoothing) on the training fold's
    transcripts, the network vocabulary declared.  Order: the profile's ``fusion.lm_order`` at most.
-2. **Word graphs**: :class:`mtlnb.camera_primus.decoding.search.WordGraphDecoder` with the baseline's Kaldi recipe (acoustic scale
-   2.5, beam 15, lattice beam 12) on each sample's OMR and A2S log-posteriors (``posteriors_<split>.npz`` of
-   notebooks 02–03), in a process pool over samples.
+2. **Word graphs**: :class:`mtlnb.camera_primus.decoding.search.WordGraphDecoder` with the baseline's Kaldi recipe
+   (acoustic scale 2.5, beam 15, lattice beam 12) on each sample's OMR and A2S log-posteriors
+   (``posteriors_<split>.npz`` of notebooks 02–03), in a process pool over samples.
 3. **Read-off** (:func:`tune_readoff`): on the validation split, each modality's LM best path at every
    acoustic scale × insertion penalty of a small grid (LM scale 1); see "Read-off" below.
-4. **Fusion** on the test split: :func:`mtlnb.camera_primus.fusion.methods.fuse` over the profile's α values for the three α methods,
-   one call each for Smith-Waterman and the two lightly-supervised methods.
+4. **Fusion** on the test split: :func:`mtlnb.camera_primus.fusion.methods.fuse` over the profile's α values for the
+   three α methods, one call each for Smith-Waterman and the two lightly-supervised methods.
 5. **Tables** (:class:`LateFusionResult`): per-sample outputs, corpus SER per (method, α), unimodal SERs.
 
 Choices where the papers are silent
@@ -41,8 +44,9 @@ Choices where the papers are silent
 - **Validation set size.** ``max_samples`` (the profile's ``fusion.max_test_samples``) caps the decoded
   validation split as well as the test split: both are decoded alike.
 - **Smoke beams.** ``smoke`` networks are barely trained (uniform posteriors), which makes the baseline's search
-  explore every symbol at every frame; :meth:`LateFusionConfig.for_profile` gives ``smoke`` narrow beams
-  (:data:`SMOKE_DECODER`) so that CI stays fast.  ``mini`` and ``paper`` use the baseline's.
+  explore every symbol at every frame; ``smoke``'s :class:`mtlnb.profiles.FusionProfile` sets narrow beams, which
+  :meth:`LateFusionConfig.for_profile` reads (:func:`profile_decoder`), so that CI stays fast.  ``mini`` and
+  ``paper`` use the baseline's.
 - **"Best α"** in :meth:`LateFusionResult.summary` is the test oracle (the α sweep the baseline reported); the
   thesis fixed α = 0.5, reported beside it.
 
@@ -54,7 +58,8 @@ sample ids and references, the posteriors files (path, size, modification time: 
 file), the LM (settings, chosen order, a hash of its training transcripts), the decoder and fusion settings, the
 read-offs, the read-off grid, α values and methods.  Anything else is a stale shard and is recomputed.  The
 settings of the current run are written to ``cache_dir/<split>/settings.json`` for reading.
-Word graphs have a cache of their own, shared by a fold's pairs (``lattice_cache_dir``): :mod:`mtlnb.camera_primus.decoding.lattice_store`.
+Word graphs have a cache of their own, shared by a fold's pairs (``lattice_cache_dir``):
+:mod:`mtlnb.camera_primus.decoding.lattice_store`.
 """
 
 from __future__ import annotations
@@ -79,10 +84,12 @@ from mtlnb.camera_primus.fusion import methods as fusion
 from mtlnb.core import io
 from mtlnb.camera_primus.decoding import lattice_store
 from mtlnb.camera_primus import metrics
+from mtlnb.camera_primus.networks import runs
 from mtlnb.camera_primus.networks.ctc_tasks import load_posteriors, posteriors_path
 from mtlnb.camera_primus.fusion.methods import FusionConfig
 from mtlnb.camera_primus.decoding.ngram_lm import NGramLM
-from mtlnb.camera_primus.decoding.search import EPS, DecoderConfig, Lattice, WordGraphDecoder, greedy_decode
+from mtlnb.camera_primus.decoding.lattice import Lattice
+from mtlnb.camera_primus.decoding.search import DecoderConfig, WordGraphDecoder, greedy_decode
 
 MODALITIES = ("omr", "a2s")
 SPLITS = ("val", "test")
@@ -106,10 +113,6 @@ class Readoff(NamedTuple):
 
 
 FAITHFUL = Readoff(1.0, 0.0)  # Kaldi's lattice-tool defaults, which the baseline never changed
-# Smoke networks are trained for two batches: their posteriors are uniform to 0.01 nats, so at the baseline's beams
-# every symbol survives at every frame (one 180-frame sample takes minutes and its lattice has 10^5 arcs).  The
-# beams that keep smoke to seconds (plumbing only: the lattices come out nearly empty):
-SMOKE_DECODER = DecoderConfig(beam=1.0, lattice_beam=1.0, max_active=4)
 
 
 @dataclass(frozen=True)
@@ -131,10 +134,11 @@ class LateFusionConfig:
 
     @classmethod
     def for_profile(cls, profile, **overrides) -> "LateFusionConfig":
-        """The configuration a profile runs with: the defaults, except the search beams of ``smoke`` (see
-        :data:`SMOKE_DECODER`); ``overrides`` replace fields."""
-        if profile.name == "smoke" and "decoder" not in overrides:
-            overrides["decoder"] = SMOKE_DECODER
+        """The configuration a profile runs with: the defaults, except the search beams its
+        :class:`mtlnb.profiles.FusionProfile` sets (``decoder_beam``, ``decoder_lattice_beam``,
+        ``decoder_max_active``; only ``smoke`` does); ``overrides`` replace fields."""
+        if "decoder" not in overrides:
+            overrides["decoder"] = profile_decoder(profile.fusion)
         return cls(**overrides)
 
     def __post_init__(self):
@@ -158,6 +162,14 @@ class LateFusionConfig:
     def grid(self) -> tuple[Readoff, ...]:
         """Every read-off tried on validation: the product of the two grids."""
         return tuple(Readoff(float(s), float(p)) for p in self.penalty_grid for s in self.scale_grid)
+
+
+def profile_decoder(fusion_profile) -> DecoderConfig:
+    """The word-graph search of a :class:`mtlnb.profiles.FusionProfile`: :class:`DecoderConfig`'s defaults (the
+    baseline's), with the beams the profile sets (its ``decoder_*`` fields that are not None)."""
+    beams = {"beam": fusion_profile.decoder_beam, "lattice_beam": fusion_profile.decoder_lattice_beam,
+             "max_active": fusion_profile.decoder_max_active}
+    return DecoderConfig(**{k: v for k, v in beams.items() if v is not None})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -550,7 +562,8 @@ def per_sample_frame(records: Sequence[dict], references: Mapping[str, Sequence[
 
 
 def ser_table(per_sample: pd.DataFrame) -> pd.DataFrame:
-    """Corpus SER per (method, α): ``100 · Σ errors / Σ ref_len``; columns ``method, alpha, errors, ref_len, ser``."""
+    """Corpus SER per (method, α), ``100 · Σ errors / Σ ref_len``: columns
+    ``method, alpha, errors, ref_len, ser``."""
     g = per_sample.groupby(["method", "alpha"], dropna=False, sort=False)[["errors", "ref_len"]].sum()
     g = g.reset_index()
     g["ser"] = 100.0 * g.errors / g.ref_len
@@ -672,7 +685,8 @@ def run(omr: Mapping[str, str | os.PathLike], a2s: Mapping[str, str | os.PathLik
     progress : bool
         Show progress bars.
     lattice_cache_dir : path, optional
-        Where each modality's word graphs are stored for reuse by any run (:mod:`mtlnb.camera_primus.decoding.lattice_store`); share it
+        Where each modality's word graphs are stored for reuse by any run
+        (:mod:`mtlnb.camera_primus.decoding.lattice_store`); share it
         between the pairs of a fold.  ``None``: lattices are not stored.
 
     Returns
@@ -744,76 +758,54 @@ def run(omr: Mapping[str, str | os.PathLike], a2s: Mapping[str, str | os.PathLik
                             paths=paths, config=cfg, alphas=alphas)
 
 
-def fold_posteriors(study, fold: int, omr_name: str = "omr", a2s_name: str = "a2s",
-                    train_missing: bool = True, progress: bool = True) -> dict[str, dict[str, Path]]:
-    """Paths of a fold's val/test posteriors of both networks, training a network whose files are missing.
+def fold_posteriors(study, fold: int, omr_name: str = "omr",
+                    a2s_name: str = "a2s") -> dict[str, dict[str, Path]]:
+    """Paths of a fold's val/test posteriors of both networks; they must exist (fusion trains nothing).
 
     Parameters
     ----------
     study : mtlnb.camera_primus.study.PrimusStudy
     fold : int
     omr_name, a2s_name : str
-        Run names under ``study.model_dir(fold, name)``: ``"omr"`` (or a scenario OMR ``"omr_s<k>"``);
-        ``"a2s"`` (baseline) or ``"gradspsa"``.
-    train_missing : bool
-        Train (with :mod:`mtlnb.camera_primus.networks.runs`, as notebooks 02–03 do) when a posteriors file is missing; else
-        raise ``ValueError``.
+        Run names under ``study.model_dir(fold, name)``: ``"omr"`` (or a scenario OMR ``"omr_s<k>"``, a level run
+        ``"omr_at<v>"``); ``"a2s"`` (baseline) or ``"gradspsa"``.
 
     Returns
     -------
     dict
         ``{"omr": {"val": path, "test": path}, "a2s": {...}}``.
+
+    Raises
+    ------
+    ValueError
+        A posteriors file is missing: the message names the run, the fold, and the notebook or call that makes it
+        (:func:`mtlnb.camera_primus.networks.runs.ensure_run`).
     """
     out = {}
     for modality, name in (("omr", omr_name), ("a2s", a2s_name)):
         run_dir = study.model_dir(fold, name)
         paths = {s: posteriors_path(run_dir, s) for s in SPLITS}
-        if not all(p.is_file() for p in paths.values()):
-            if not train_missing:
-                raise ValueError(f"fold_posteriors: {name} posteriors of fold {fold} are missing in {run_dir}; "
-                                 "run notebooks 02-03 first (or pass train_missing=True)")
-            _train(study, fold, name, progress)
-            missing = [str(p) for p in paths.values() if not p.is_file()]
-            if missing:
-                raise ValueError(f"fold_posteriors: training {name} wrote no posteriors {missing}")
+        missing = [p.name for p in paths.values() if not p.is_file()]
+        if missing:
+            raise ValueError(f"fold_posteriors: {name} posteriors of fold {fold} are missing in {run_dir} "
+                             f"({', '.join(missing)}); train the run first: {runs.run_maker(name)}")
         out[modality] = paths
     return out
 
 
-def _train(study, fold: int, name: str, progress: bool = True) -> None:
-    """Train the run ``name`` of a fold as notebooks 02-03 do (resumable there): ``omr``, a scenario OMR
-    ``omr_s<k>``, ``a2s`` or ``gradspsa``."""
-    from mtlnb.camera_primus.networks import runs as experiments
-
-    if name in ("omr", "a2s", "gradspsa"):
-        network = name
-    elif name in experiments.SCENARIO_NAMES:
-        network = "omr"
-    else:
-        raise ValueError(f"fold_posteriors: cannot train {name!r}; choose omr, a2s, gradspsa or a scenario OMR")
-    if network == "gradspsa":  # GradSPSA reads the fold's trained OMR
-        experiments.train_omr(study, fold, progress=progress)
-    if name in experiments.SCENARIO_NAMES:
-        experiments.train_scenario_omrs(study, fold, [experiments.SCENARIO_NAMES.index(name) + 1], progress=progress)
-    else:
-        experiments.train_network(study, fold, network, name, progress=progress)
-
-
 def run_fold(study, fold: int = 0, *, omr_name: str = "omr", a2s_name: str = "a2s",
              config: LateFusionConfig | None = None, alphas: Sequence[float] | None = None,
-             max_samples: int | None | str = "profile", jobs: int | None = None, train_missing: bool = True,
+             max_samples: int | None | str = "profile", jobs: int | None = None,
              progress: bool = True) -> LateFusionResult:
     """:func:`run` on a study's fold with the profile's LM order, α values (or ``alphas``) and sample cap (or
     ``max_samples``; None: all), and by default :meth:`LateFusionConfig.for_profile`; cached in
     ``<study root>/late_fusion/fold<k>/<omr_name>-<a2s_name>/`` (the cache key holds the sample ids and α values,
     so runs with other caps or α never mix), word graphs in the fold's :func:`fold_lattice_dir` (shared by every
-    pair).  A synthetic corpus is built first where it is missing (a finished one is only checked), so that a
-    notebook runs on its own."""
+    pair).  The corpus and both runs must exist (notebooks 01-03; :func:`fold_posteriors` says what is missing)."""
     P = study.profile
     config = config or LateFusionConfig.for_profile(P)
-    study.build_corpus(progress=progress)
     f = study.folds[fold]
-    paths = fold_posteriors(study, fold, omr_name, a2s_name, train_missing, progress)
+    paths = fold_posteriors(study, fold, omr_name, a2s_name)
     corpus = study.corpus
     references = {s: {i: corpus.tokens(i) for i in getattr(f, s)} for s in SPLITS}
     train = [corpus.tokens(i) for i in f.train]
@@ -835,41 +827,9 @@ def fold_lattice_dir(study, fold: int) -> Path:
 # looking at one sample
 
 
-def mark_differences(hypothesis: Sequence[str], reference: Sequence[str]) -> str:
-    """The hypothesis aligned to the reference (Levenshtein), errors marked.
-
-    Matches print as the symbol, a substitution as ``[hyp≠ref]``, an insertion as ``[+hyp]``, a deletion as
-    ``[-ref]``.  Among equally short alignments the back-trace prefers a match or substitution, then a deletion.
-
-    >>> mark_differences(["a", "x", "c", "d"], ["a", "b", "c"])
-    'a [x≠b] c [+d]'
-    """
-    h, r = list(hypothesis), list(reference)
-    n, m = len(h), len(r)
-    d = np.zeros((n + 1, m + 1), dtype=np.int64)
-    d[:, 0] = np.arange(n + 1)
-    d[0, :] = np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (h[i - 1] != r[j - 1]))
-    out = []
-    i, j = n, m
-    while i or j:
-        if i and j and d[i, j] == d[i - 1, j - 1] + (h[i - 1] != r[j - 1]):
-            out.append(h[i - 1] if h[i - 1] == r[j - 1] else f"[{h[i - 1]}≠{r[j - 1]}]")
-            i, j = i - 1, j - 1
-        elif j and d[i, j] == d[i, j - 1] + 1:
-            out.append(f"[-{r[j - 1]}]")
-            j -= 1
-        else:
-            out.append(f"[+{h[i - 1]}]")
-            i -= 1
-    return " ".join(reversed(out))
-
-
 def sample_outputs(result: LateFusionResult, sample_id: str, alpha: float = 0.5) -> pd.DataFrame:
     """Every system's output for one test sample at ``alpha`` with its errors marked (see
-    :func:`mark_differences`), the reference first."""
+    :func:`mtlnb.camera_primus.metrics.mark_differences`), the reference first."""
     ps = result.per_sample
     rows = ps[(ps.id == sample_id) & (ps.alpha.isna() | np.isclose(ps.alpha.fillna(-1.0), alpha))]
     if rows.empty:
@@ -879,7 +839,7 @@ def sample_outputs(result: LateFusionResult, sample_id: str, alpha: float = 0.5)
     for r in rows.itertuples():
         name = r.method if math.isnan(r.alpha) else f"{r.method} (α={r.alpha:g})"
         out.append({"system": name, "errors": int(r.errors),
-                    "output (errors marked)": mark_differences(r.output.split(), ref)})
+                    "output (errors marked)": metrics.mark_differences(r.output.split(), ref)})
     return pd.DataFrame(out).set_index("system")
 
 
@@ -891,147 +851,3 @@ def pick_example(result: LateFusionResult) -> str:
     differ = bp.index[bp.best_path_omr != bp.best_path_a2s]
     pool = lengths[differ] if len(differ) else lengths
     return str(pool.sort_values(kind="stable").index[0])
-
-
-def draw_word_graph(lattice: Lattice, ax=None, threshold: float = 0.05, frames: tuple[int, int] | None = None,
-                    title: str = ""):
-    """Draw a word graph as a DAG: nodes at their frame, arcs labelled with symbol and posterior.
-
-    Parameters
-    ----------
-    lattice : Lattice
-        Read off at its default scales (pass a :func:`rescaled` lattice for another acoustic scale).
-    ax : matplotlib Axes, optional
-    threshold : float
-        Arcs with a posterior below this are left out (keeps the picture readable).
-    frames : (int, int), optional
-        Only arcs starting within these frames ``[first, last)`` (a window of a long sample).
-
-    Returns
-    -------
-    matplotlib Axes
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(14, 4))
-    post = lattice.arc_posteriors()
-    t = lattice.node_time
-    keep = post >= threshold
-    if frames is not None:
-        keep &= (t[lattice.src] >= frames[0]) & (t[lattice.src] < frames[1])
-    arcs = np.nonzero(keep)[0]
-    if len(arcs) == 0:
-        raise ValueError(f"draw_word_graph: no arc has posterior ≥ {threshold} in frames {frames}")
-    # y: the nodes of the most probable path on 0, the others above and below in order of first appearance
-    mass = np.zeros(lattice.num_nodes)
-    np.add.at(mass, lattice.dst[arcs], post[arcs])
-    nodes = np.unique(np.concatenate([lattice.src[arcs], lattice.dst[arcs]]))
-    y = {}
-    taken: dict[int, int] = {}
-    for n in sorted(nodes.tolist(), key=lambda n: (t[n], -mass[n])):
-        k = taken.get(int(t[n]), 0)
-        taken[int(t[n])] = k + 1
-        y[n] = (k + 1) // 2 * (1 if k % 2 else -1)
-    seen: dict[tuple, int] = {}
-    for a in arcs.tolist():
-        s, d = int(lattice.src[a]), int(lattice.dst[a])
-        k = seen.get((s, d), 0)
-        seen[(s, d)] = k + 1
-        rad = 0.25 * ((k + 1) // 2) * (1 if k % 2 else -1)
-        p0, p1 = (t[s], y[s]), (t[d], y[d])
-        ax.add_patch(FancyArrowPatch(p0, p1, arrowstyle="-|>", mutation_scale=8, lw=0.5 + 2.5 * post[a],
-                                     color=plt.cm.viridis(0.85 * (1 - post[a])),
-                                     connectionstyle=f"arc3,rad={rad}", shrinkA=4, shrinkB=4))
-        sym = lattice.symbol[a]
-        label = lattice.vocabulary[sym] if sym >= 0 else "</s>"
-        mx, my = (p0[0] + p1[0]) / 2, (p0[1] + p1[1]) / 2 - rad * (p1[0] - p0[0]) * 0.02
-        ax.text(mx, my + 0.12, f"{label}\n{post[a]:.2f}", fontsize=6.5, ha="center", va="bottom", rotation=30)
-    xs = [t[n] for n in nodes]
-    ax.scatter(xs, [y[n] for n in nodes], s=18, c="k", zorder=3)
-    ax.set_xlim(min(xs) - 2, max(xs) + 2)
-    ys = list(y.values())
-    ax.set_ylim(min(ys) - 0.8, max(ys) + 1.6)
-    ax.set_yticks([])
-    ax.set_xlabel("frame (node = symbol boundary)")
-    ax.set_title(title or f"word graph: {len(arcs)} of {lattice.num_arcs} arcs (posterior ≥ {threshold:g})",
-                 loc="left", fontsize=10)
-    return ax
-
-
-def draw_confusion_networks(networks: Mapping[str, list], max_bins: int = 24, min_posterior: float = 0.01,
-                            top: int = 4):
-    """Confusion networks one above the other: a column per bin, its entries listed with their posteriors.
-
-    Parameters
-    ----------
-    networks : mapping name -> confusion network
-        Sausages (``Lattice.confusion_network()``), e.g. ``{"OMR": cn_omr, "A2S": cn_a2s}``.
-    max_bins : int
-        Bins shown per network, from the start; bins that are ε with posterior ≥ 0.999 (the empty slots between
-        symbols) are skipped and not counted.
-    min_posterior : float
-        Entries below it are not shown.
-    top : int
-        Entries shown per bin.
-
-    Returns
-    -------
-    matplotlib Figure
-    """
-    import matplotlib.pyplot as plt
-
-    width = min(2 + 0.75 * max_bins, 20)
-    fig, axes = plt.subplots(len(networks), 1, figsize=(width, 0.4 + 0.5 * top * len(networks)), squeeze=False)
-    for ax, (name, cn) in zip(axes[:, 0], networks.items()):
-        shown = [b for b in cn if not (b[0][0] == EPS and b[0][1] >= 0.999)]
-        skipped = len(cn) - len(shown)
-        shown = shown[:max_bins]
-        for x, b in enumerate(shown):
-            entries = [(s, p) for s, p in b if p >= min_posterior][:top]
-            for k, (s, p) in enumerate(entries):
-                ax.text(x, -k, f"{'ε' if s == EPS else s}\n{p:.2f}", ha="center", va="center", fontsize=6.5,
-                        rotation=0, color="k" if k == 0 else "0.35",
-                        bbox={"boxstyle": "round,pad=0.2", "fc": plt.cm.Blues(0.15 + 0.7 * p), "lw": 0})
-        ax.set_xlim(-0.6, max(len(shown), 1) - 0.4)
-        ax.set_ylim(-top + 0.4, 0.6)
-        ax.axis("off")
-        ax.set_title(f"{name}: {len(cn)} bins ({skipped} empty ε slots hidden), first {len(shown)} shown",
-                     loc="left", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def plot_ser_over_alpha(ser: pd.DataFrame, title: str = ""):
-    """SER of every method over α: a line per α method, a dashed level per method without α and per unimodal
-    system.
-
-    Parameters
-    ----------
-    ser : DataFrame
-        :func:`ser_table` (``LateFusionResult.ser``).
-
-    Returns
-    -------
-    matplotlib Figure
-    """
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    levels = ser[ser.alpha.isna()]
-    curves = ser[ser.alpha.notna()]
-    for name, part in curves.groupby("method", sort=False):
-        part = part.sort_values("alpha")
-        ax.plot(part.alpha, part.ser, marker="o", label=name)
-    styles = {"greedy": ":", "best_path": "--"}
-    n = curves.method.nunique()
-    for k, r in enumerate(levels.itertuples()):
-        style = next((v for key, v in styles.items() if r.method.startswith(key)), "-.")
-        ax.axhline(r.ser, ls=style, lw=1.2, color=f"C{(n + k) % 10}", label=f"{r.method} (no α)")
-    ax.set_xlabel("α (OMR weight; 1 − α for A2S)")
-    ax.set_ylabel("SER (%)")
-    ax.set_title(title or "test SER of every method over α", loc="left", fontsize=10)
-    ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    return fig

@@ -5,9 +5,9 @@ CTC convention
 --------------
 Classes are the training fold's sorted vocabulary ``0 … |V|-1`` plus the **blank at index |V|** (the last class),
 the baseline's convention (Keras ``ctc_batch_cost`` takes the last class as blank); ``Vocabulary.blank`` gives it.
-The loss is :func:`mtlnb.camera_primus.networks.losses.ctc_loss` (Keras' per-sample negative log-likelihood, averaged over the batch),
-always computed in float32 -- also under mixed precision, where it is the one place half precision would hurt.
-GradSPSA's loss adds the network's gradual soft sharing term (thesis Eq. 5: ``L_CTC + L_GS``).
+The loss is :func:`mtlnb.camera_primus.networks.losses.ctc_loss` (Keras' per-sample negative log-likelihood, averaged
+over the batch), always computed in float32 -- also under mixed precision, where it is the one place half precision
+would hurt.  GradSPSA's loss adds the network's gradual soft sharing term (thesis Eq. 5: ``L_CTC + L_GS``).
 
 Validation: greedy CTC decoding (best class per frame, repeats merged, blanks removed; the baseline's
 unimodal decoder) and the corpus-level Symbol Error Rate of :func:`mtlnb.camera_primus.metrics.ser`,
@@ -41,9 +41,9 @@ Keys starting with ``__`` are reserved.  :func:`load_posteriors` returns a lazy 
 
 Choices where the papers are silent
 -----------------------------------
-- **Batches by width** (``batching="bucket"``, :class:`mtlnb.camera_primus.corpus.datasets.WidthBucketSampler`): samples of similar width
-  share a batch, so little zero padding reaches the BiLSTMs (they read padding: no packing, as in the baseline).
-  ``"random"`` gives the baseline's shuffled batches.
+- **Batches by width** (``batching="bucket"``, :class:`mtlnb.camera_primus.corpus.datasets.WidthBucketSampler`):
+  samples of similar width share a batch, so little zero padding reaches the BiLSTMs (they read padding: no packing,
+  as in the baseline).  ``"random"`` gives the baseline's shuffled batches.
 - **Validation batches** use the same bucketing (``TrainConfig.eval_batch_size``; default the training batch size).
   The baseline validated one sample at a time; bucketed batches differ from that only by the few padded columns
   the backward LSTM reads, and are an order of magnitude faster (the nine scenarios × five folds validate on full
@@ -99,27 +99,33 @@ def _batch_min_frames(labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tens
     return lengths + repeats
 
 
-def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int) -> list[list[int]]:
+def greedy_decode(log_probs: torch.Tensor | np.ndarray, lengths: torch.Tensor | np.ndarray,
+                  blank: int) -> list[list[int]]:
     """Best-path CTC decoding of a batch: argmax per frame, merge repeats, drop blanks.
 
-    The batched twin of :func:`mtlnb.camera_primus.decoding.search.greedy_decode` (same rule, tested to agree): the argmax runs on
-    the network's device, so validation copies ``(B, T)`` class ids to the host instead of ``(B, T, |V|+1)``
-    posteriors.
+    The one greedy CTC decoder of the package: validation calls it on the network's output, late fusion's
+    unimodal rows through its one-sample, token-level wrapper :func:`mtlnb.camera_primus.decoding.search.greedy_decode`.
+    A tensor's argmax runs on its device, so validation copies ``(B, T)`` class ids to the host instead of
+    ``(B, T, |V|+1)`` posteriors; a NumPy array stays in NumPy (no torch thread pool wakes up for one sample).
+    Ties go to the first (lowest) class in both.
 
     Parameters
     ----------
-    log_probs : torch.Tensor, shape (B, T, C)
-        Frame-wise (log-)posteriors, batch first.
-    lengths : torch.Tensor of int, shape (B,)
-        Valid frames per sample.
+    log_probs : torch.Tensor or ndarray, shape (B, T, C)
+        Frame-wise (log-)posteriors or logits (only the per-frame argmax is used), batch first.
+    lengths : torch.Tensor or ndarray of int, shape (B,)
+        Valid frames per sample (frames from ``lengths[b]`` on are padding).
     blank : int
+        The blank class (``C - 1`` by this package's convention).
 
     Returns
     -------
-    list of list of int
-        Symbol ids per sample.
+    list of list of int, length B
+        Symbol ids per sample, at most ``lengths[b]`` each.
     """
-    best = log_probs.argmax(dim=-1).cpu().numpy()
+    best = log_probs.argmax(-1)  # the class axis: ``dim`` for a tensor, ``axis`` for an array
+    if isinstance(best, torch.Tensor):
+        best = best.cpu().numpy()
     out = []
     for path, n in zip(best, lengths.tolist()):
         path = path[:n]
@@ -401,8 +407,9 @@ def save_posteriors(model: nn.Module, dataset: Dataset, path: str | os.PathLike,
 class Posteriors(Mapping):
     """Lazy, read-only view of a posteriors file: ``post[id]`` → float32 ``(T, |V|+1)``, read on access.
 
-    Attributes: ``vocabulary`` (:class:`~mtlnb.camera_primus.corpus.datasets.Vocabulary`), ``blank`` (int), ``path``.  Iterates over the
-    sample ids in the order they were written.  Use as a context manager (or call :meth:`close`) to release the file.
+    Attributes: ``vocabulary`` (:class:`~mtlnb.camera_primus.corpus.datasets.Vocabulary`), ``blank`` (int), ``path``.
+    Iterates over the sample ids in the order they were written.  Use as a context manager (or call :meth:`close`) to
+    release the file.
     """
 
     def __init__(self, path: str | os.PathLike):

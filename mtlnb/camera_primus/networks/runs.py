@@ -1,6 +1,6 @@
 """Train the GradSPSA study's CTC networks for a profile, and read back what they learned (notebooks 02 and 03).
 
-What is trained, per fold (issue 3; ``reference/late-fusion-baseline.md`` §4, §5, §8):
+What is trained, per fold (the thesis, and the late-fusion baseline of Alfaro-Contreras et al. 2023):
 
 =================  ===========================================  ===============================================
 run name           network, training set                        function
@@ -19,7 +19,8 @@ run name           network, training set                        function
 Each run lives in ``study.model_dir(fold, name)`` (``data/primus-<profile>/models/fold<k>/<name>/``)::
 
     log.csv  last.pt  best.pt                     the training loop's files (mtlnb.core.training)
-    vocabulary.json                               the fold's training vocabulary (mtlnb.camera_primus.corpus.datasets.Vocabulary)
+    vocabulary.json                               the fold's training vocabulary
+                                                  (mtlnb.camera_primus.corpus.datasets.Vocabulary)
     posteriors_val.npz  posteriors_test.npz       log-posteriors of best.pt, read by the word-graph stage
                                                   (format: mtlnb.camera_primus.networks.ctc_tasks)
     run.json                                      what was trained on: sizes, left-out samples and why, the
@@ -28,16 +29,22 @@ Each run lives in ``study.model_dir(fold, name)`` (``data/primus-<profile>/model
 Everything resumes: a finished run returns at once (the loop sees ``last.pt``), and the posteriors are written
 again only when ``best.pt`` changed since they were.
 
+Training happens here only.  :func:`ensure_run` (and :func:`ensure_runs`) makes any run of the table by its name,
+with what it needs first (``gradspsa`` and ``omr_at<v>`` train ``omr``), where it is missing; notebooks 02-05 and
+the reproduce driver call it before the stages that read runs (word graphs, fusion, scenarios), which never train
+and name the missing run and its maker (:func:`run_maker`) instead.
+
 Choices where the papers are silent
 -----------------------------------
 - **One vocabulary per fold**, from the whole training fold, for every network of the fold (the scenario OMRs
   included): the baseline shares it between modalities, and the fusion stage needs OMR and A2S posteriors over the
   same columns.  Validation and test samples keep tokens outside it in their references (they count as errors)
   and drop them from their CTC labels.
-- **Scenario subsets** are drawn with :func:`mtlnb.camera_primus.corpus.primus.scenario_subset` (``int(n · p / 100)`` ids), seeded by
-  ``corpus seed + s`` for scenario ``s``; when the study runs on the baseline's own folds and the reference holds
-  ``Scenario<s>/train_gt_fold<k>.dat``, that list is used instead.  Folds so small that p % is less than one
-  batch (only smoke-size corpora) get one OMR batch of samples, so that the plumbing still trains.
+- **Scenario subsets** are drawn with :func:`mtlnb.camera_primus.corpus.primus.scenario_subset`
+  (``int(n · p / 100)`` ids), seeded by ``corpus seed + s`` for scenario ``s``; when the study runs on the
+  baseline's own folds and the reference holds ``Scenario<s>/train_gt_fold<k>.dat``, that list is used instead.
+  Folds so small that p % is less than one batch (only smoke-size corpora) get one OMR batch of samples, so that
+  the plumbing still trains.
 - **Network sizes** come from the profile (:class:`mtlnb.profiles.TrainProfile`: ``lstm_units``, ``omr_filters``,
   ``omr_pools``, ``a2s_pools``, ``a2s_input_pool``): the papers' sizes in ``paper``, smaller networks of the same
   shape in ``mini`` and ``smoke`` so that 2 CPU cores train them in minutes (see :func:`network_configs` and
@@ -45,7 +52,8 @@ Choices where the papers are silent
 - **Over-long audio**: A2S and GradSPSA training leave out pairs whose CQT is wider than
   ``TrainProfile.max_train_audio_width`` (``None``, the baseline's choice, keeps all).  Synthetic incipits with
   long multi-rests render minutes of silence (one mini pair has 166,845 CQT columns, 9 % of all the fold's audio).
-- CTC-infeasible training samples are left out and counted (:func:`mtlnb.camera_primus.networks.ctc_tasks.filter_feasible`).
+- CTC-infeasible training samples are left out and counted
+  (:func:`mtlnb.camera_primus.networks.ctc_tasks.filter_feasible`).
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -73,8 +82,8 @@ from mtlnb.core.paths import reference_root
 from mtlnb.profiles import TrainProfile
 from mtlnb.core.training import TrainResult, load_weights, snapshot_path, train
 
-# OMR training subsets of the nine scenarios, in % of the training fold (baseline code and thesis §4; reference
-# late-fusion-baseline.md §8): scenarios 1-3 give a weak OMR, 4-6 a medium and 7-9 a strong one.
+# OMR training subsets of the nine scenarios, in % of the training fold (the baseline's code and the thesis §4):
+# scenarios 1-3 give a weak OMR, 4-6 a medium and 7-9 a strong one.
 SCENARIO_PERCENTS: tuple[float, ...] = (2.5, 2.2, 2.0, 4.0, 3.7, 3.0, 10.5, 9.0, 6.3)
 SCENARIO_NAMES: tuple[str, ...] = tuple(f"omr_s{s}" for s in range(1, len(SCENARIO_PERCENTS) + 1))
 NETWORKS = ctc_tasks.NETWORKS  # "omr", "a2s", "gradspsa"
@@ -221,8 +230,9 @@ def scenario_ids(study, fold: int, scenario: int, percent: float | None = None) 
     """Training ids of scenario ``scenario`` (1..9) of a fold: a random ``SCENARIO_PERCENTS[s-1]`` % of its
     training set (the baseline's own list when the study uses the baseline's folds; module docstring).
 
-    ``percent`` replaces ``SCENARIO_PERCENTS[s-1]`` (a calibrated size, :mod:`mtlnb.camera_primus.evaluation.scenarios`); the draw keeps
-    the scenario's seed, and the baseline's lists are not used then."""
+    ``percent`` replaces ``SCENARIO_PERCENTS[s-1]`` (a calibrated size,
+    :mod:`mtlnb.camera_primus.evaluation.scenarios`); the draw keeps the scenario's seed, and the baseline's lists
+    are not used then."""
     if not 1 <= scenario <= len(SCENARIO_PERCENTS):
         raise ValueError(f"scenario must be in 1..{len(SCENARIO_PERCENTS)}, got {scenario}")
     if percent is not None and not 0 < percent <= 100:
@@ -483,6 +493,79 @@ def train_gradspsa(study, fold: int, epochs: int | None = None, progress: bool =
     return train_network(study, fold, "gradspsa", "gradspsa", None, epochs, progress)
 
 
+# -- the one entry point for "train what is missing" -------------------------------------------------------------
+
+_SCENARIO_RUN = re.compile(r"omr_s(?P<scenario>[1-9])(?:_p(?P<percent>[0-9.eE+-]+))?")
+_LEVEL_RUN = re.compile(r"omr_at(?P<target>[0-9.eE+-]+)")
+
+
+def ensure_run(study, fold: int, name: str, progress: bool = True) -> CTCRun:
+    """The run ``name`` of a fold, trained first where it is missing or unfinished (a finished run returns at once).
+
+    This is the only place that trains on demand; later stages (word graphs, fusion, scenarios) only read runs and
+    say which one is missing.  Called by notebooks 02-05 and the reproduce driver.
+
+    Parameters
+    ----------
+    study : mtlnb.camera_primus.study.PrimusStudy
+    fold : int
+    name : str
+        ``"omr"``, ``"a2s"``, ``"gradspsa"`` (trains the fold's ``omr`` first: it reads it), a scenario OMR
+        ``"omr_s<k>"`` (:func:`scenario_ids` at :data:`SCENARIO_PERCENTS`) or ``"omr_s<k>_p<percent>"`` (at another
+        percentage, the name :func:`scenario_run_names` gives it), or a level run
+        ``"omr_at<v>"`` (:func:`omr_level_run`; trains ``omr`` first).
+    progress : bool
+        tqdm bars and a line per epoch.
+
+    Returns
+    -------
+    CTCRun
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or a scenario folder that holds a training on another subset.
+    """
+    if name in NETWORKS:
+        if name == "gradspsa":
+            train_omr(study, fold, progress=progress)
+        return train_network(study, fold, name, name, progress=progress)
+    level = _LEVEL_RUN.fullmatch(name)
+    if level:
+        target = float(level["target"])
+        if omr_level_name(target) != name:
+            raise ValueError(f"ensure_run: {name!r} is not a level run name; use omr_level_name({target:g})")
+        train_omr(study, fold, progress=progress)
+        return omr_level_run(study, fold, target)
+    scenario = _SCENARIO_RUN.fullmatch(name)
+    if scenario:
+        s = int(scenario["scenario"])
+        percent = None if scenario["percent"] is None else float(scenario["percent"])
+        if percent is not None and f"omr_s{s}_p{percent:g}" != name:
+            raise ValueError(f"ensure_run: {name!r} is not a scenario run name; use omr_s{s}_p{percent:g}")
+        if percent is not None and percent == SCENARIO_PERCENTS[s - 1]:
+            raise ValueError(f"ensure_run: scenario {s} at its default {percent:g} % is named {SCENARIO_NAMES[s - 1]}")
+        ids = scenario_ids(study, fold, s, percent)
+        run = train_omr(study, fold, ids, name=name, progress=progress)
+        if run.n_train + len(run.left_out) != len(ids):
+            raise ValueError(f"{run.run_dir} was trained on {run.n_train + len(run.left_out)} samples, but {name} has "
+                             f"{len(ids)}: delete the folder to retrain")
+        return run
+    raise ValueError(f"ensure_run: cannot make run {name!r}; choose omr, a2s, gradspsa, omr_s<k>, omr_s<k>_p<percent> "
+                     "or omr_at<v>")
+
+
+def ensure_runs(study, fold: int, names: Iterable[str], progress: bool = True) -> dict[str, CTCRun]:
+    """:func:`ensure_run` for each name, in order: ``{name: CTCRun}``."""
+    return {name: ensure_run(study, fold, name, progress) for name in names}
+
+
+def run_maker(name: str) -> str:
+    """Where run ``name`` is made, for error messages of the stages that read it: the notebook and the call."""
+    notebook = {"omr": "notebook 02", "a2s": "notebook 03", "gradspsa": "notebook 03"}.get(name, "notebook 05")
+    return f"{notebook}, or mtlnb.camera_primus.networks.runs.ensure_run(study, fold, {name!r})"
+
+
 # -- reading runs back ----------------------------------------------------------------------------------------------
 
 def learning_curves(runs: Mapping[str, str | os.PathLike | CTCRun] | Sequence[CTCRun]) -> pd.DataFrame:
@@ -521,8 +604,6 @@ def run_dir_of(study, fold: int, name: str) -> Path:
 def greedy_transcriptions(study, fold: int, name: str, split: str = "test",
                           ids: Sequence[str] | None = None) -> dict[str, list[str]]:
     """Greedy CTC decoding of a run's saved posteriors: ``{sample id: tokens}`` (``ids`` default: all)."""
-    from mtlnb.camera_primus.decoding.search import greedy_decode
-
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     with ctc_tasks.load_posteriors(ctc_tasks.posteriors_path(run_dir_of(study, fold, name), split)) as post:
@@ -530,7 +611,11 @@ def greedy_transcriptions(study, fold: int, name: str, split: str = "test",
         missing = [sid for sid in wanted if sid not in post]
         if missing:
             raise ValueError(f"{post.path} has no posteriors of {missing[:3]}")
-        return {sid: greedy_decode(post[sid], post.vocabulary.symbols) for sid in wanted}
+        out = {}
+        for sid in wanted:  # one sample's posteriors in memory at a time
+            x = post[sid]
+            out[sid] = post.vocabulary.decode(ctc_tasks.greedy_decode(x[None], np.array([len(x)]), post.blank)[0])
+        return out
 
 
 def ser_table(study, names: Sequence[str], folds: Sequence[int] | None = None, split: str = "test") -> pd.DataFrame:
@@ -585,79 +670,150 @@ def transcribe_examples(study, fold: int, names: Sequence[str], n: int = 4, spli
     return pd.DataFrame(rows)
 
 
-def engrave_tokens(tokens: Sequence[str]) -> np.ndarray | None:
-    """The engraving (uint8 image, ink dark on white) of a semantic sequence, or ``None`` when the sequence is not
-    valid music (a prediction may not parse, or Verovio may refuse it)."""
-    from mtlnb.camera_primus.notation import semantic as encoding
-    from mtlnb.camera_primus.corpus import engraving
-
-    import verovio
-
-    if not tokens:
-        return None
-    verovio.enableLog(False)  # a prediction's odd PAE (e.g. "//////" for six barlines) is expected, not news
-    try:
-        return engraving.engrave(encoding.semantic_to_pae(list(tokens))).image
-    except (ValueError, KeyError, IndexError):
-        return None
-    finally:
-        verovio.enableLog(True)
-
-
-def learning_curves_figure(curves: pd.DataFrame):
-    """Training loss and validation SER per epoch, one line per run (``curves`` from :func:`learning_curves`)."""
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_ser) = plt.subplots(1, 2, figsize=(11, 3.6))
-    for run, df in curves.groupby("run", sort=False):
-        ax_loss.plot(df["epoch"], df["train_loss"], marker=".", label=run)
-        ax_ser.plot(df["epoch"], df["val_ser"], marker=".", label=run)
-    ax_loss.set(xlabel="epoch", ylabel="CTC loss (nats / sample)", title="training loss", yscale="log")
-    ax_ser.set(xlabel="epoch", ylabel="SER (%)", title="validation SER (greedy)")
-    ax_ser.axhline(100, color="0.7", lw=0.8, ls=":")
-    ax_ser.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def transcriptions_figure(examples: pd.DataFrame, names: Sequence[str], max_tokens: int = 18):
-    """Engraved ground truth and greedy predictions of each example (``examples`` from
-    :func:`transcribe_examples`); a prediction that is not valid music is shown as its tokens."""
-    import matplotlib.pyplot as plt
-
-    labels = ["reference", *names]
-    fig, axes = plt.subplots(len(examples), len(labels), figsize=(5.2 * len(labels), 1.7 * len(examples)),
-                             squeeze=False)
-    for r, (_, row) in enumerate(examples.iterrows()):
-        for c, label in enumerate(labels):
-            ax = axes[r, c]
-            ax.set_xticks([]), ax.set_yticks([])
-            tokens = row[label]
-            title = row["id"] if label == "reference" else f"{label}: SER {row[f'{label}_ser']:.0f} %"
-            ax.set_title(title, fontsize=8, loc="left")
-            image = engrave_tokens(tokens)
-            shown = " ".join(tokens[:max_tokens]) + (" …" if len(tokens) > max_tokens else "")
-            if image is not None:
-                ax.imshow(image, cmap="gray", aspect="equal", vmin=0, vmax=255)
-            else:
-                ax.text(0.01, 0.5, "not valid music:\n" + _wrap(shown), fontsize=6, va="center", family="monospace",
-                        transform=ax.transAxes)
-            for side in ax.spines.values():
-                side.set_visible(False)
-    fig.tight_layout()
-    return fig
-
-
-def _wrap(text: str, width: int = 70) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.wrap(text, width)) or "(empty)"
-
-
-
 def run_summary(runs: Mapping[str, CTCRun]) -> pd.DataFrame:
     """One row per run: samples trained on and left out, epochs, best epoch, validation SER (%), minutes."""
     rows = [{"run": label, "trained on": r.n_train, "left out": len(r.left_out), "epochs": r.result.epochs_done,
              "best epoch": r.result.best_epoch, "val SER %": r.best_val_ser, "minutes": r.train_seconds / 60}
             for label, r in runs.items()]
     return pd.DataFrame(rows).set_index("run")
+
+
+# --- scenario runs ---
+# The runs the thesis's nine scenarios read (mtlnb.camera_primus.evaluation.scenarios, notebook 05), named and
+# made here so that the evaluation only reads: one OMR per scenario at its OMR level (a subset OMR, or a snapshot
+# of the full OMR's training), the A2S networks of the pairs, and the OMRs that calibrate the subset sizes.
+
+SCENARIO_OMR_SOURCES = ("auto", "subsets", "snapshots")  # where the scenarios' OMR levels come from
+CALIBRATION_SCENARIO = 1  # the calibration OMRs draw their subsets with this scenario's seed
+
+
+def scenario_percents(profile) -> tuple[float, ...]:
+    """The profile's scenario OMR subset sizes (%): ``profile.train.scenario_percents``, or where that is None the
+    baseline's :data:`SCENARIO_PERCENTS`."""
+    percents = tuple(profile.train.scenario_percents or SCENARIO_PERCENTS)
+    if len(percents) != len(SCENARIO_PERCENTS) or not all(0 < p <= 100 for p in percents):
+        raise ValueError(f"scenario percents must be nine values in (0, 100], got {percents}")
+    return percents
+
+
+def scenario_run_names(percents: Sequence[float]) -> tuple[str, ...]:
+    """Run names of the scenario OMRs: ``omr_s<s>`` at the baseline's percentages, ``omr_s<s>_p<percent>``
+    otherwise (a calibrated size never reuses a run of another size); :func:`ensure_run` makes either."""
+    return tuple(name if float(p) == float(d) else f"{name}_p{float(p):g}"
+                 for name, p, d in zip(SCENARIO_NAMES, percents, SCENARIO_PERCENTS))
+
+
+def scenario_train_sizes(study, fold: int, percents: Sequence[float]) -> list[int]:
+    """Training samples of each scenario OMR at ``percents`` (what :func:`ensure_run` trains it on)."""
+    return [len(scenario_ids(study, fold, s, None if float(p) == float(d) else p))
+            for s, p, d in zip(range(1, len(SCENARIO_PERCENTS) + 1), percents, SCENARIO_PERCENTS)]
+
+
+def scenario_omr_source(profile, omr_levels: str = "auto") -> str:
+    """``"subsets"`` or ``"snapshots"``: where the scenarios' OMR levels come from for ``profile``.
+
+    ``omr_levels`` is ``"subsets"`` (the thesis: OMRs trained on p % of the training fold), ``"snapshots"`` (the
+    full OMR's training at ``TrainProfile.omr_snapshot_levels``, :func:`omr_level_run`) or ``"auto"``: snapshots
+    where the profile lists levels (mini), else subsets.  ``ValueError`` when snapshots are asked for and the
+    profile lists none."""
+    if omr_levels not in SCENARIO_OMR_SOURCES:
+        raise ValueError(f"omr_levels must be one of {SCENARIO_OMR_SOURCES}, got {omr_levels!r}")
+    listed = profile.train.omr_snapshot_levels is not None
+    if omr_levels == "auto":
+        return "snapshots" if listed else "subsets"
+    if omr_levels == "snapshots" and not listed:
+        raise ValueError(f"omr_levels='snapshots' needs TrainProfile.omr_snapshot_levels; profile {profile.name!r} "
+                         "lists none")
+    return omr_levels
+
+
+def scenario_omr_names(profile, omr_levels: str = "auto", percents: Sequence[float] | None = None
+                       ) -> tuple[str, ...]:
+    """The OMR run of each of the nine scenarios.
+
+    Parameters
+    ----------
+    profile : mtlnb.profiles.Profile
+    omr_levels : {"auto", "subsets", "snapshots"}
+        :func:`scenario_omr_source`.
+    percents : nine floats, optional
+        Subset sizes (%) where the levels are subsets; default :func:`scenario_percents`.
+
+    Returns
+    -------
+    tuple of nine str
+        Subsets: :func:`scenario_run_names`.  Snapshots: ``omr_at<v>`` (:func:`omr_level_name`) of the level's
+        ``TrainProfile.omr_snapshot_levels`` entry; scenarios 1-3, 4-6 and 7-9 share the high, medium and low OMR
+        level (the thesis's numbering, as :data:`SCENARIO_PERCENTS`), hence their run.
+    """
+    n = len(SCENARIO_PERCENTS)
+    if scenario_omr_source(profile, omr_levels) == "snapshots":
+        targets = [float(v) for v in profile.train.omr_snapshot_levels]
+        return tuple(omr_level_name(targets[(s - 1) // 3]) for s in range(1, n + 1))
+    percents = tuple(percents) if percents is not None else scenario_percents(profile)
+    if len(percents) != n:
+        raise ValueError(f"scenario_omr_names: nine percents needed, got {len(percents)}")
+    return scenario_run_names(percents)
+
+
+def ensure_scenario_runs(study, fold: int, omr_levels: str = "auto", percents: Sequence[float] | None = None,
+                         a2s_names: Sequence[str] = ("a2s", "gradspsa"), scenarios: Iterable[int] | None = None,
+                         progress: bool = True) -> tuple[str, ...]:
+    """Train what the scenarios of a fold read, where it is missing (:func:`ensure_runs`); notebook 05 §2.
+
+    Parameters
+    ----------
+    study : mtlnb.camera_primus.study.PrimusStudy
+    fold : int
+    omr_levels : {"auto", "subsets", "snapshots"}
+        :func:`scenario_omr_source`: the subset OMRs (``omr_s<s>``, at ``percents``) or the level snapshots of
+        the fold's ``omr`` (``omr_at<v>``, which trains ``omr`` first).
+    percents : nine floats, optional
+        Subset sizes (%); default :func:`scenario_percents`.  Ignored for snapshots.
+    a2s_names : sequence of str
+        The pairs' A2S runs, in this order (``gradspsa`` trains the fold's ``omr`` first: it reads it).
+    scenarios : iterable of int, optional
+        Subset of 1..9 (default all).
+    progress : bool
+
+    Returns
+    -------
+    tuple of str
+        The runs ensured, in the order they were: the scenarios' OMRs (snapshots by increasing target), then
+        ``a2s_names``.
+    """
+    wanted = list(scenarios) if scenarios is not None else list(range(1, len(SCENARIO_PERCENTS) + 1))
+    bad = [s for s in wanted if not 1 <= s <= len(SCENARIO_PERCENTS)]
+    if bad:
+        raise ValueError(f"ensure_scenario_runs: scenarios must be in 1..{len(SCENARIO_PERCENTS)}, got {bad}")
+    source = scenario_omr_source(study.profile, omr_levels)
+    names = scenario_omr_names(study.profile, source, percents)
+    if source == "snapshots":  # a level's three scenarios share its run
+        target = {omr_level_name(float(v)): float(v) for v in study.profile.train.omr_snapshot_levels}
+        omrs = sorted({names[s - 1] for s in wanted}, key=target.__getitem__)
+    else:
+        omrs = [names[s - 1] for s in wanted]
+    study.build_corpus(progress=progress)  # a synthetic corpus that is missing (a finished one is only checked)
+    return tuple(ensure_runs(study, fold, [*omrs, *a2s_names], progress))
+
+
+def calibration_run_name(percent: float) -> str:
+    """Run name of the OMR that calibrates the subset sizes at ``percent`` %: ``omr_cal_p<percent>``."""
+    return f"omr_cal_p{float(percent):g}"
+
+
+def ensure_calibration_runs(study, fold: int, percents: Sequence[float], progress: bool = True) -> dict[str, CTCRun]:
+    """The OMRs the subset calibration reads (:func:`mtlnb.camera_primus.evaluation.scenarios.calibrate_percents`,
+    notebook 05 §1), trained where missing: one per percent, named :func:`calibration_run_name`, on that percent of
+    the training fold drawn with :data:`CALIBRATION_SCENARIO`'s seed, for the profile's ``scenario_omr_epochs``.
+    Returns ``{name: CTCRun}``."""
+    if not percents or not all(0 < p <= 100 for p in percents):
+        raise ValueError(f"ensure_calibration_runs: percents must be non-empty, in (0, 100], got {list(percents)}")
+    study.build_corpus(progress=progress)
+    out = {}
+    for percent in (float(p) for p in percents):
+        ids = scenario_ids(study, fold, CALIBRATION_SCENARIO, percent)
+        name = calibration_run_name(percent)
+        out[name] = train_omr(study, fold, ids, name=name, epochs=study.profile.train.scenario_omr_epochs,
+                              progress=progress)
+    return out

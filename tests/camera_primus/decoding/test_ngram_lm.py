@@ -284,7 +284,7 @@ def test_arpa_layout(tmp_path):
     lm = NGramLM(2, "witten_bell", unk=False).fit(TINY, vocabulary=["a", "b", "c"])
     lm.to_arpa(tmp_path / "t.arpa")
     lines = (tmp_path / "t.arpa").read_text().splitlines()
-    assert lines[0].startswith("# mtlnb.camera_primus.decoding.ngram_lm ")
+    assert lines[0].startswith("# mtlnb.lm ")
     body = lines[lines.index("\\data\\") :]
     assert body[:3] == ["\\data\\", "ngram 1=5", "ngram 2=4"]
     unigrams = body[body.index("\\1-grams:") + 1 : body.index("\\2-grams:") - 1]

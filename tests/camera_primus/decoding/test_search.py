@@ -13,17 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from mtlnb.camera_primus.decoding.search import (
-    EPS,
-    LOG_FLOOR,
-    DecoderConfig,
-    Lattice,
-    ScoredLattice,
-    WordGraphDecoder,
-    _MBRPrep,
-    greedy_decode,
-    word_graph,
-)
+from mtlnb.camera_primus.decoding.lattice import EPS, Lattice, ScoredLattice, _MBRPrep
+from mtlnb.camera_primus.decoding.search import LOG_FLOOR, DecoderConfig, WordGraphDecoder, greedy_decode, word_graph
 
 VOCAB = ["a", "b"]
 

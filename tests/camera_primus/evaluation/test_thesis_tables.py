@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from mtlnb.camera_primus.evaluation import thesis_tables as tt
-from mtlnb.camera_primus.evaluation.scenarios import relative_improvement
+from mtlnb.camera_primus.evaluation.crossval import relative_improvement
 
 
 def test_table3_shape_and_blocks():
-    t = tt.table3()
+    t = tt.published_table3()
     assert t.shape == (4 * 5, 9)
     assert list(t.index.get_level_values("block").unique()) == list(tt.BLOCKS)
     assert list(t.columns) == list(range(1, 10))
@@ -29,33 +29,33 @@ def test_table3_shape_and_blocks():
     ("gradspsa_kfold", "Minimum Bayes Risk", 3, 6.4),
 ])
 def test_table3_known_cells(block, method, scenario, value):
-    assert tt.table3().loc[(block, method), scenario] == value
+    assert tt.published_table3().loc[(block, method), scenario] == value
 
 
 def test_table3_missing_cells_are_the_thesis_dashes():
     # line 235-236: "-" for lightly-supervised A2S/OMR in scenarios 3 and 4 of the re-run baseline (line 256)
-    t = tt.table3()
+    t = tt.published_table3()
     missing = [(b, m, s) for (b, m), row in t.iterrows() for s, v in row.items() if math.isnan(v)]
     assert sorted(missing) == sorted([("baseline_thesis", m, s) for m in ("Lightly-supervised A2S",
                                                                          "Lightly-supervised OMR") for s in (3, 4)])
 
 
 def test_underlined_cells():
-    u = tt.table3_underlined()
+    u = tt.published_table3_underlined()
     assert u.loc[("gradspsa_kfold", "Minimum Bayes Risk")].tolist() == [True] * 5 + [False, True, True, False]
     assert not u.loc["baseline_original"].to_numpy().any()
 
 
 def test_table4_totals_as_printed():
-    t = tt.table4()
+    t = tt.published_table4()
     assert t.loc[2, "L"] == 145 and t.loc[3, "M"] == 0  # line 286, 287
     assert (t.drop(index="total").sum() == t.loc["total"]).all()  # 13370, 5901, 311 (line 289)
-    spread = tt.table4_by_scenario()
+    spread = tt.published_table4_by_scenario()
     assert spread.shape == (5, 9) and spread.loc[0, 5] == 1249 and spread.loc[4, 9] == 71
 
 
 def test_table5():
-    t = tt.table5()
+    t = tt.published_table5()
     assert [s for s, f in t.items() if f == 2] == [2, 5, 8]  # line 310-314: medium A2S level → fold 2
     assert set(t) == {2, 4}
 
@@ -68,7 +68,7 @@ def test_headline_is_mbr_kfold_against_the_rerun_baseline():
     assert round(h["best"], 1) == tt.HEADLINE["best_improvement"] == 86.2
     assert round(h["average"], 1) == tt.HEADLINE["average_improvement"] == 37.2
     # the same with the scenarios module's formula
-    t = tt.table3()
+    t = tt.published_table3()
     rel = relative_improvement(t.loc[("baseline_thesis", "Minimum Bayes Risk")],
                                t.loc[("gradspsa_kfold", "Minimum Bayes Risk")])
     assert np.isclose(rel.mean(), h["average"])

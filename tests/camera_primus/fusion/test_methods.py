@@ -21,7 +21,8 @@ from mtlnb.camera_primus.fusion.methods import (
     fuse,
     smith_waterman,
 )
-from mtlnb.camera_primus.decoding.search import EPS, DecoderConfig, Lattice, word_graph
+from mtlnb.camera_primus.decoding.lattice import EPS, Lattice
+from mtlnb.camera_primus.decoding.search import DecoderConfig, word_graph
 
 V = list("abcdexyzqw")
 
@@ -417,7 +418,8 @@ def test_vectorised_bin_edit_distances_equal_the_plain_dynamic_programme():
     # sequences, repeats and sequences of unequal length
     import random
 
-    from mtlnb.camera_primus.fusion.methods import _edit_distance, _edit_distances
+    from mtlnb.camera_primus.metrics import edit_distance as _edit_distance
+    from mtlnb.camera_primus.metrics import pairwise_edit_distances as _edit_distances
 
     rng = random.Random(3)
     for _ in range(60):
@@ -429,3 +431,36 @@ def test_vectorised_bin_edit_distances_equal_the_plain_dynamic_programme():
             for j, y in enumerate(b):
                 assert d[i, j] == _edit_distance(x, y)
     assert _edit_distances([("a", "b", "c")], [("a", "c"), ()]).tolist() == [[1, 3]]  # one deletion; all deleted
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Smith-Waterman, stage by stage
+
+
+def test_sw_table_scores_moves_and_end():
+    # ref "a b", query "a c b": a matches (2), c is a gap in the reference (-1), b matches (+2) -> 3 at (3, 2)
+    val, op, end = fusion._sw_table(list("ab"), list("acb"), 2.0, -1.0, -1.0, -1.0)
+    assert len(val) == 4 and all(len(row) == 3 for row in val)
+    assert val[1][1] == 2.0 and op[1][1] == "m"
+    assert val[2][1] == 1.0 and op[2][1] == "i"  # the query's c against the reference's a: a gap opened
+    assert end == (3, 2) and val[3][2] == 3.0 and op[3][2] == "m"
+    assert [row[0] for row in op[1:]] == ["i"] * 3 and op[0][1:] == ["d"] * 2
+    # a cell that every move would make negative starts afresh at 0
+    val, op, _ = fusion._sw_table(["a"], ["b"], 2.0, -1.0, -1.0, -1.0)
+    assert val[1][1] == 0.0 and op[1][1] == "x"
+
+
+def test_sw_traceback_stops_at_zero_and_returns_the_first_aligned_pair():
+    val, op, end = fusion._sw_table(list("xab"), list("acb"), 2.0, -1.0, -1.0, -1.0)
+    ops, start = fusion._sw_traceback(val, op, end)
+    assert ops == ["m", "i", "m"]  # a = a, query c alone, b = b
+    assert start == (1, 0)  # the reference's a (after its x), the query's first token
+
+
+def test_sw_fuse_keeps_matches_the_more_probable_mismatch_and_gap_tokens():
+    ref, qry = list("abz"), list("acz")
+    # a = a (kept); b vs c (query more probable: c); a gap in the query keeps the reference's z
+    assert fusion._sw_fuse(["m", "m", "d"], (0, 0), ref, [1, 0.4, 1], qry, [1, 0.6, 1]) == list("acz")
+    assert fusion._sw_fuse(["m", "m"], (0, 0), ref, [1, 0.6, 1], qry, [1, 0.4, 1]) == list("ab")
+    assert fusion._sw_fuse(["m", "m"], (0, 0), ref, [1, 0.5, 1], qry, [1, 0.5, 1]) == list("ac")  # tie: query's
+    assert fusion._sw_fuse(["i", "m"], (0, 1), ref, [1, 1, 1], qry, [1, 1, 1]) == list("cz")  # c alone; a vs z

@@ -17,12 +17,14 @@ import pandas as pd
 import pytest
 
 from mtlnb.core import io
+from mtlnb.camera_primus import figures
 from mtlnb.camera_primus.fusion import pipeline as late_fusion
 from mtlnb.camera_primus.decoding import lattice_store
 from mtlnb.camera_primus.networks.ctc_tasks import POSTERIORS_FORMAT, load_posteriors
-from mtlnb.camera_primus.fusion.pipeline import FAITHFUL, LateFusionConfig, Readoff, mark_differences, select_lm, tune_readoff
+from mtlnb.camera_primus.fusion.pipeline import FAITHFUL, LateFusionConfig, Readoff, select_lm, tune_readoff
+from mtlnb.camera_primus.metrics import mark_differences
 from mtlnb.camera_primus.decoding.ngram_lm import NGramLM
-from mtlnb.camera_primus.decoding.search import EPS, Lattice
+from mtlnb.camera_primus.decoding.lattice import EPS, Lattice
 
 V = ["a", "b", "c"]  # blank = column 3
 TRAIN = [["a", "b"]] * 9 + [["a", "c"]]  # the LM prefers b after a
@@ -338,7 +340,7 @@ def test_fold_posteriors_refuses_to_train_when_told(tmp_path):
             return d
 
     with pytest.raises(ValueError, match="omr posteriors of fold 0 are missing"):
-        late_fusion.fold_posteriors(Study(), 0, train_missing=False)
+        late_fusion.fold_posteriors(Study(), 0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -373,7 +375,8 @@ def test_profiles_get_the_baseline_beams_except_smoke():
 
     assert LateFusionConfig.for_profile(profiles.get_profile("mini")).decoder.beam == 15.0  # the baseline's
     smoke = LateFusionConfig.for_profile(profiles.get_profile("smoke"), readoff="faithful")
-    assert smoke.decoder == late_fusion.SMOKE_DECODER and smoke.readoff == "faithful"
+    assert (smoke.decoder == late_fusion.DecoderConfig(beam=1.0, lattice_beam=1.0, max_active=4)
+            and smoke.readoff == "faithful")
 
 
 def test_bad_settings_are_rejected():
@@ -425,16 +428,16 @@ def test_drawings_keep_what_they_are_asked_to():
     matplotlib.use("Agg")
     lat = Lattice.from_paths(V, [(["a", "b"], 0.7), (["c", "b"], 0.3)])
     # each path is its own chain of 3 arcs (a, b, end); only the 0.7 chain passes the threshold
-    ax = late_fusion.draw_word_graph(lat, threshold=0.5)
+    ax = figures.draw_word_graph(lat, threshold=0.5)
     assert len(ax.patches) == 3
-    ax = late_fusion.draw_word_graph(lat, threshold=0.1)
+    ax = figures.draw_word_graph(lat, threshold=0.1)
     assert len(ax.patches) == 6
     cn = [[(EPS, 1.0)], [("a", 0.7), ("c", 0.3)], [(EPS, 1.0)], [("b", 1.0)], [(EPS, 0.995), ("a", 0.005)]]
     # shown: the two symbol bins (the pure ε slots hidden) and the 0.995 ε bin; 0.005 < min_posterior
-    fig = late_fusion.draw_confusion_networks({"OMR": cn}, min_posterior=0.01)
+    fig = figures.draw_confusion_networks({"OMR": cn}, min_posterior=0.01)
     assert len(fig.axes[0].texts) == 4
     with pytest.raises(ValueError, match="no arc"):
-        late_fusion.draw_word_graph(lat, threshold=0.99)
+        figures.draw_word_graph(lat, threshold=0.99)
     import matplotlib.pyplot as plt
 
     plt.close("all")
@@ -451,3 +454,54 @@ def test_select_lm_once_fits_each_lm_once(monkeypatch):
     late_fusion.select_lm_once(train + [["b"]], val, 2, ["a", "b"])  # other transcripts: another fit
     late_fusion.select_lm_once(train, val, 1, ["a", "b"])  # another order
     assert len(calls) == 3
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what the pipeline reads from the profile and the networks stage
+
+
+def test_profile_decoder_takes_only_the_beams_a_profile_sets():
+    from mtlnb import profiles
+
+    assert late_fusion.profile_decoder(profiles.get_profile("paper").fusion) == late_fusion.DecoderConfig()
+    smoke = profiles.get_profile("smoke").fusion
+    assert late_fusion.profile_decoder(smoke) == late_fusion.DecoderConfig(
+        beam=smoke.decoder_beam, lattice_beam=smoke.decoder_lattice_beam, max_active=smoke.decoder_max_active)
+    only_beam = profiles.FusionProfile(decoder_beam=3.0)
+    assert late_fusion.profile_decoder(only_beam) == late_fusion.DecoderConfig(beam=3.0)
+
+
+def test_fold_posteriors_names_the_run_and_where_it_is_made(tmp_path):
+    class Study:
+        def model_dir(self, fold, name):
+            d = tmp_path / f"fold{fold}" / name
+            d.mkdir(parents=True, exist_ok=True)
+            return d
+
+    study = Study()
+    for name in ("omr", "gradspsa"):
+        for split in ("val", "test"):
+            (study.model_dir(1, name) / f"posteriors_{split}.npz").write_bytes(b"")
+    paths = late_fusion.fold_posteriors(study, 1, "omr", "gradspsa")
+    assert paths["a2s"]["test"] == tmp_path / "fold1" / "gradspsa" / "posteriors_test.npz"
+    (tmp_path / "fold1" / "gradspsa" / "posteriors_val.npz").unlink()
+    with pytest.raises(ValueError, match=r"gradspsa posteriors of fold 1 are missing .*\(posteriors_val.npz\).*"
+                                         r"notebook 03.*ensure_run\(study, fold, 'gradspsa'\)"):
+        late_fusion.fold_posteriors(study, 1, "omr", "gradspsa")
+    with pytest.raises(ValueError, match=r"omr_s4 posteriors .* notebook 05"):
+        late_fusion.fold_posteriors(study, 1, "omr_s4", "gradspsa")
+
+
+def test_ser_over_alpha_figure_draws_a_line_per_alpha_method(fold_files, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = run(fold_files, tmp_path)
+    fig = figures.plot_ser_over_alpha(r.ser, title="t")
+    ax = fig.axes[0]
+    with_alpha = r.ser[r.ser.alpha.notna()].method.nunique()
+    without = int(r.ser.alpha.isna().sum())
+    assert len(ax.lines) == with_alpha + without and ax.get_title(loc="left") == "t"
+    plt.close("all")

@@ -313,3 +313,46 @@ def test_export_posteriors_uses_best_weights(tmp_path):
     with ctc_tasks.load_posteriors(paths["test"]) as post:
         np.testing.assert_array_equal(post[test_items[0]["id"]],
                                       best(test_items[0]["image"][None])[0].detach().numpy())
+
+
+# -- the one greedy decoder and its token-level wrapper --
+
+def numpy_greedy(logp: np.ndarray, blank: int) -> list[int]:
+    """The rule written out in NumPy: argmax per frame (ties: the first class), repeats merged, blanks dropped."""
+    best = np.asarray(logp, dtype=np.float64).argmax(axis=1)
+    keep = np.ones(len(best), dtype=bool)
+    keep[1:] = best[1:] != best[:-1]
+    return [int(s) for s in best[keep] if s != blank]
+
+
+def test_greedy_decode_breaks_ties_towards_the_first_class_as_numpy_does():
+    lp = torch.tensor([[[0.0, 0.0, 0.0, 0.0],  # all tied: a
+                        [-1.0, -5.0, -5.0, -1.0],  # a and blank tied: a (merged with the frame before)
+                        [-5.0, -2.0, -2.0, -5.0],  # b and c tied: b
+                        [-5.0, -5.0, -5.0, 0.0],  # blank
+                        [0.0, 0.0, 0.0, 0.0]]], dtype=torch.float64)  # a again, after a blank
+    assert ctc_tasks.greedy_decode(lp, torch.tensor([5]), VOCAB.blank) == [[0, 1, 0]] == [numpy_greedy(lp[0], 3)]
+    assert ctc_tasks.greedy_decode(lp.numpy(), np.array([5]), VOCAB.blank) == [[0, 1, 0]]  # NumPy in: the same
+    assert wordgraph.greedy_decode(lp[0].numpy(), VOCAB.symbols) == ["a", "b", "a"]
+
+
+def test_greedy_decode_of_a_tensor_and_of_an_array_agree():
+    g = torch.Generator().manual_seed(1)
+    lp = torch.randn(4, 25, 4, generator=g).log_softmax(-1).half().float()  # float16 rounding: some ties
+    lengths = torch.tensor([25, 10, 0, 3])
+    assert ctc_tasks.greedy_decode(lp, lengths, 3) == ctc_tasks.greedy_decode(lp.numpy(), lengths.numpy(), 3)
+
+
+def test_token_level_greedy_decode_equals_the_numpy_rule_on_quantised_posteriors():
+    import warnings
+
+    rng = np.random.default_rng(4)
+    for trial in range(30):
+        x = np.log(rng.dirichlet(np.full(4, 0.5), size=int(rng.integers(0, 40))))
+        half = x.astype(np.float16)  # float16 rounding makes ties; posteriors files store float16
+        half.flags.writeable = False  # as a memory-mapped or shared array may be
+        for logp in (x, half, x[::-1], np.exp(x)):  # also strided, and probabilities instead of log-probabilities
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # e.g. torch's warning about non-writable arrays
+                got = wordgraph.greedy_decode(logp, VOCAB.symbols)
+            assert got == [VOCAB.symbols[i] for i in numpy_greedy(logp, 3)], trial

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from mtlnb.camera_primus import figures
 from mtlnb.camera_primus.networks import ctc_tasks, runs as experiments
 from mtlnb.camera_primus.corpus import primus
 from mtlnb.camera_primus.corpus.datasets import Vocabulary
@@ -277,8 +278,35 @@ def test_ser_table_and_examples_from_saved_posteriors(tiny_study):
 
 
 def test_engrave_tokens_only_for_valid_music():
-    image = experiments.engrave_tokens(["clef-G2", "keySignature-CM", "timeSignature-2/4", "note-C5_quarter",
+    image = figures.engrave_tokens(["clef-G2", "keySignature-CM", "timeSignature-2/4", "note-C5_quarter",
                                         "note-D5_quarter", "barline"])
     assert image.dtype == np.uint8 and image.ndim == 2 and image.min() < 128 and image.max() == 255
-    assert experiments.engrave_tokens([]) is None
-    assert experiments.engrave_tokens(["clef-G2", "note-H9_quarter"]) is None  # not a semantic token
+    assert figures.engrave_tokens([]) is None
+    assert figures.engrave_tokens(["clef-G2", "note-H9_quarter"]) is None  # not a semantic token
+
+
+# -- training what is missing ----------------------------------------------------------------------------------------
+
+def test_ensure_runs_trains_what_a_run_needs_and_returns_finished_runs(tiny_study):
+    made = experiments.ensure_runs(tiny_study, 0, ["gradspsa", "omr_s2"], progress=False)
+    assert list(made) == ["gradspsa", "omr_s2"] and made["gradspsa"].network == "gradspsa"
+    assert (tiny_study.model_dir(0, "omr") / "best.pt").exists()  # GradSPSA's OMR, trained first
+    assert made["omr_s2"].n_train + len(made["omr_s2"].left_out) == len(experiments.scenario_ids(tiny_study, 0, 2))
+    stamp = made["omr_s2"].posteriors["test"].stat().st_mtime_ns
+    again = experiments.ensure_run(tiny_study, 0, "omr_s2", progress=False)  # finished: returns at once
+    assert again.result.history == made["omr_s2"].result.history
+    assert again.posteriors["test"].stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("name, message", [
+    ("omr_s0", "cannot make run"), ("omr_s1_p2.50", "is not a scenario run name"),
+    ("omr_s1_p2.5", "is named omr_s1"), ("omr_at50.0", "is not a level run name"), ("lm", "cannot make run"),
+])
+def test_ensure_run_refuses_names_it_cannot_make(name, message):
+    with pytest.raises(ValueError, match=message):
+        experiments.ensure_run(SimpleNamespace(), 0, name)
+
+
+def test_run_maker_names_the_notebook_and_the_call():
+    assert experiments.run_maker("a2s").startswith("notebook 03")
+    assert "ensure_run(study, fold, 'omr_s3')" in experiments.run_maker("omr_s3")
