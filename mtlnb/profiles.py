@@ -9,6 +9,13 @@ One name chooses every size in the study:
 
 Each study stage reads its own block (``profile.corpus``, ``profile.train`` ...).  Add a field to the block of
 the stage that needs it, with a comment saying why it has that value in each profile.
+
+How a stage derives its settings: in its own module, from the block it reads, never by testing the profile's
+name -- :func:`mtlnb.camera_primus.networks.ctc_tasks.train_config` (``profile.train``),
+:meth:`mtlnb.camera_primus.fusion.pipeline.LateFusionConfig.for_profile` (``profile.fusion``),
+:func:`mtlnb.camera_primus.networks.runs.scenario_percents` (``profile.train``),
+:func:`mtlnb.piano.training.profile_grid` (``profile.piano``).  Sizes that depend on the profile live here and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ PROFILE_NAMES = ("smoke", "mini", "paper")
 
 @dataclass(frozen=True)
 class CorpusProfile:
+    """The corpus and its split: how many pairs, which folds are trained and evaluated (notebook 01 and every
+    notebook that reads a fold)."""
+
     n_pairs: int  # synthetic incipits generated; the paper's cleansed Camera-PrIMuS has 22,285
     folds: tuple[int, ...]  # which of the five folds are trained and evaluated
     n_folds: int = 5  # k of the k-fold split (test folds partition the data; val = next fold)
@@ -30,6 +40,8 @@ class CorpusProfile:
 
 @dataclass(frozen=True)
 class TrainProfile:
+    """Epochs, batches and network sizes of the CTC networks (notebooks 02-03, the scenario OMRs of notebook 05)."""
+
     omr_epochs: int  # baseline: 150
     a2s_epochs: int  # baseline: 150
     gradspsa_epochs: int  # thesis: 150 (its Table 2 shows 80 suffice for A2S)
@@ -60,6 +72,8 @@ class TrainProfile:
 
 @dataclass(frozen=True)
 class FusionProfile:
+    """The LM, the word-graph search and the α sweep of late fusion (notebooks 04-05)."""
+
     lm_order: int = 5  # baseline: SRILM -order 5
     alphas: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))  # OMR weight sweep
     max_test_samples: int | None = None  # cap on decoded test samples (smoke only)
@@ -78,6 +92,8 @@ class FusionProfile:
 
 @dataclass(frozen=True)
 class PianoProfile:
+    """The piano study's data, networks, updates and grids (notebooks 06-08)."""
+
     n_pieces: int  # synthetic performances
     seconds_per_piece: float  # length of each synthetic performance
     updates: int  # SGD updates per configuration; the paper: 680,000
@@ -95,6 +111,8 @@ class PianoProfile:
 
 @dataclass(frozen=True)
 class Profile:
+    """One run profile: a name and one block per stage."""
+
     name: str
     corpus: CorpusProfile
     train: TrainProfile

@@ -21,10 +21,11 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def reference():
-    """Path to ``../shared/reference``; tests that need it skip, with the reason, where it is absent."""
+    """The optional real reference material (:func:`mtlnb.core.paths.reference_root`); tests that need it skip, with
+    the reason, where it is absent."""
     root = reference_root()
     if root is None:
-        pytest.skip("../shared/reference is absent (set MTLNB_REFERENCE to use the real reference data)")
+        pytest.skip("no reference material: set MTLNB_REFERENCE to a folder holding primus/samples/ and maestro/")
     return root
 
 

@@ -1,8 +1,10 @@
 """Where mtlnb keeps data, runs and figures.
 
 ``MTLNB_DATA`` moves the data root (default: ``data/`` at the top of the checkout), ``MTLNB_RUNS`` the run folder
-root (default ``runs/``).  ``MTLNB_REFERENCE`` points at the shared reference material that some tests and
-notebooks compare against (default ``../shared/reference`` beside the checkout); it is optional everywhere.
+root (default ``runs/``), ``MTLNB_FIGURES`` the figures (default ``figures/``).  ``MTLNB_REFERENCE`` points at
+optional real material that some tests and notebooks compare against when it is there -- real Camera-PrIMuS sample
+folders under ``primus/samples/``, MAESTRO MIDI files under ``maestro/`` (default: a ``shared/reference`` folder
+beside the checkout); everything runs without it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,6 @@ def figures_dir(profile: str) -> Path:
 
 
 def reference_root() -> Path | None:
-    """The shared reference folder, or ``None`` where it is absent (a user's clone)."""
+    """The folder of optional real reference material, or ``None`` where it is absent (as in a fresh clone)."""
     p = Path(os.environ.get("MTLNB_REFERENCE", PROJECT_ROOT.parent / "shared" / "reference"))
     return p if p.is_dir() else None
