@@ -11,16 +11,33 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+# The names atomic_path gives its temporary files: ".<stem>.<8 random characters of mkstemp>.tmp<suffix>".
+_TEMPORARY = re.compile(r"^\..*\.[a-z0-9_]{8}\.tmp(\.[^.]*)?$")
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_path` left in ``folder`` (not its sub-folders) when its process
+    was killed; returns them.  Only for a folder no other process is writing (hold its build lock)."""
+    removed = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if _TEMPORARY.match(entry.name) and entry.is_file(follow_symlinks=False):
+                Path(entry.path).unlink(missing_ok=True)
+                removed.append(Path(entry.path))
+    return removed
 
 
 @contextmanager
@@ -84,3 +101,19 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def sha256_json(obj: Any) -> str:
     """Hex SHA-256 of the canonical JSON form of ``obj`` (a stable key for settings)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def changed_since(recorded: dict[str, Any], current: Callable[[str], Any]) -> list[str]:
+    """Keys of ``recorded`` whose ``current(key)`` differs from the recorded value, in ``recorded``'s order.
+
+    Used with source fingerprints (file sizes and modification times): a key whose sources cannot be read
+    (``current`` raises ``OSError`` or ``KeyError``) has changed too.
+    """
+    changed = []
+    for key, value in recorded.items():
+        try:
+            if current(key) != value:
+                changed.append(key)
+        except (OSError, KeyError):
+            changed.append(key)
+    return changed

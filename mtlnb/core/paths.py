@@ -15,8 +15,24 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+class DataRootError(RuntimeError):
+    """The data root cannot be created or written; the message names ``MTLNB_DATA``."""
+
+
 def data_root() -> Path:
-    return Path(os.environ.get("MTLNB_DATA", PROJECT_ROOT / "data"))
+    """The data root, created if needed; :class:`DataRootError` naming ``MTLNB_DATA`` if it cannot be created or
+    written (everything the studies derive is written under it)."""
+    root = Path(os.environ.get("MTLNB_DATA", PROJECT_ROOT / "data"))
+    where = (f"MTLNB_DATA={root}" if "MTLNB_DATA" in os.environ
+             else f"the data folder {root} (set MTLNB_DATA to move it)")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataRootError(f"{where}: cannot create it ({e.strerror or e}); point MTLNB_DATA at a writable "
+                            "folder") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise DataRootError(f"{where}: not writable; point MTLNB_DATA at a writable folder")
+    return root
 
 
 def runs_root() -> Path:

@@ -50,6 +50,7 @@ def find_soundfont(path: str | os.PathLike | None = None) -> Path:
         p = Path(chosen)
         if not p.is_file():
             raise SynthesisError(f"soundfont {p} does not exist")
+        _check_soundfont_header(p)
         return p
     for candidate in SOUNDFONT_CANDIDATES:
         if Path(candidate).is_file():
@@ -58,6 +59,15 @@ def find_soundfont(path: str | os.PathLike | None = None) -> Path:
         "no General MIDI soundfont found; install one (Debian: apt-get install fluid-soundfont-gm) "
         "or set MTLNB_SOUNDFONT to an .sf2 file"
     )
+
+
+def _check_soundfont_header(path: Path) -> None:
+    """Refuse a file that is no SoundFont (``RIFF`` … ``sfbk``, SF2 and SF3) or DLS (``RIFF`` … ``DLS ``) before any
+    worker tries it: FluidSynth's own refusal comes from inside each worker process."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[:4] != b"RIFF" or head[8:12] not in (b"sfbk", b"DLS "):
+        raise SynthesisError(f"soundfont {path} is not a SoundFont (.sf2/.sf3) or DLS file")
 
 
 def _import_fluidsynth():

@@ -59,6 +59,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import pickle
 import random
 import time
 import warnings
@@ -146,6 +147,10 @@ class Task(Protocol):
         Log column that selects ``best.pt``: ``"val_"`` + a key of :meth:`evaluate`'s dict (e.g. ``"val_ser"``).
     mode : str
         ``"min"`` (error rates, losses) or ``"max"`` (F1).
+
+    A task may also have ``check_dataset(dataset, name)``, called on both datasets before the first epoch, which
+    raises ``ValueError`` naming the samples that :meth:`loss` or :meth:`evaluate` could not use (so that no epoch
+    is trained and then lost to them).
     """
 
     metric: str
@@ -285,9 +290,21 @@ def _reached(value: float, target: float, mode: str) -> bool:
 
 def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load the ``"model"`` state dict of a ``best.pt`` or ``last.pt`` into ``model`` (in place); returns it."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = _read_checkpoint(Path(path))
     unwrap(model).load_state_dict(state["model"])
     return model
+
+
+def _read_checkpoint(path: Path) -> dict:
+    """``torch.load`` of a checkpoint on the CPU; ``ValueError`` naming ``path`` if it cannot be read."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise ValueError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first}); delete it to start the run "
+                         "afresh, or restore it") from None
 
 
 def _save(obj: dict, path: Path) -> None:
@@ -414,6 +431,10 @@ def _check_inputs(task: Task, train_dataset, val_dataset) -> None:
         raise ValueError(f"task.mode must be 'min' or 'max', got {task.mode!r}")
     if len(train_dataset) == 0 or len(val_dataset) == 0:
         raise ValueError(f"train: empty dataset (train {len(train_dataset)}, validation {len(val_dataset)} samples)")
+    check = getattr(task, "check_dataset", None)
+    if check is not None:
+        check(train_dataset, "training")
+        check(val_dataset, "validation")
 
 
 def _load_resumable(last_path: Path, config: TrainConfig, task: Task) -> dict | None:
@@ -422,11 +443,12 @@ def _load_resumable(last_path: Path, config: TrainConfig, task: Task) -> dict | 
     Raises
     ------
     ValueError
-        The checkpoint was trained with other ``RESUME_FIELDS`` or selects by another metric.
+        The checkpoint was trained with other ``RESUME_FIELDS`` or selects by another metric, or cannot be read
+        (truncated, say); the message names its path.
     """
     if not last_path.exists():
         return None
-    ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
+    ckpt = _read_checkpoint(last_path)
     _check_resumable(ckpt["config"], config, last_path)
     if ckpt["best"]["metric"] != task.metric:
         raise ValueError(f"{last_path} selects by {ckpt['best']['metric']!r}, the task by {task.metric!r}; "

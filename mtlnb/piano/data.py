@@ -21,7 +21,8 @@ per-piece frame count.  A sample reads its 11 spectrogram rows and one target ro
 A cache is valid only for its settings and sources: :func:`open_cache` raises :class:`StaleCacheError` if the
 spectrogram or target settings differ from the ones asked for, or if a source file changed (its size or
 modification time); :func:`build_cache` recomputes exactly the changed pieces and records its progress after every
-piece, so an interrupted build resumes.
+piece, so an interrupted build resumes.  One build at a time per cache folder; its workers die with it
+(:mod:`mtlnb.core.parallel`).
 
 Where the papers are silent: context frames before the first or after the last frame are zeros
 (``log10(1 + 0)``, i.e. silence); the network input is ``(11, 144)``, the channel axis is the model's business.
@@ -29,11 +30,8 @@ Where the papers are silent: context frames before the first or after the last f
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -43,7 +41,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
 from tqdm.auto import tqdm
 
-from mtlnb.core import io
+from mtlnb.core import io, parallel
 from mtlnb.piano import maestro, spectrogram, targets as piano_targets
 
 MANIFEST = "manifest.json"
@@ -146,6 +144,19 @@ def default_cache_dir(dataset_root: str | os.PathLike, settings: PianoCacheSetti
     return Path(dataset_root) / f"piano-features-{io.sha256_json(settings.to_dict())[:10]}"
 
 
+def _manifest_to_update(cache_dir: Path, settings: PianoCacheSettings, dataset_root: Path) -> dict:
+    """The manifest of an earlier build in ``cache_dir`` (a fresh one if none); :class:`StaleCacheError` if it was
+    of other settings or another dataset."""
+    manifest = {"settings": settings.to_dict(), "dataset_root": str(dataset_root), "pieces": {}, "left_out": {}}
+    if not (cache_dir / MANIFEST).exists():
+        return manifest
+    old = io.read_json(cache_dir / MANIFEST)
+    if old["settings"] != manifest["settings"] or old["dataset_root"] != manifest["dataset_root"]:
+        raise StaleCacheError(f"{cache_dir} holds a cache of other settings or another dataset; "
+                              "delete it or choose another cache folder")
+    return old
+
+
 def build_cache(dataset_root: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
                 settings: PianoCacheSettings = SETTINGS, split: str | None = None, jobs: int | None = 1,
                 progress: bool = True) -> "PianoCache":
@@ -175,50 +186,37 @@ def build_cache(dataset_root: str | os.PathLike, cache_dir: str | os.PathLike | 
     dataset_root = Path(dataset_root).resolve()
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir(dataset_root, settings)
     wanted = maestro.pieces(dataset_root, split)
-    manifest = {"settings": settings.to_dict(), "dataset_root": str(dataset_root), "pieces": {}, "left_out": {}}
-    if (cache_dir / MANIFEST).exists():
-        old = io.read_json(cache_dir / MANIFEST)
-        if old["settings"] != manifest["settings"] or old["dataset_root"] != manifest["dataset_root"]:
-            raise StaleCacheError(f"{cache_dir} holds a cache of other settings or another dataset; "
-                                  "delete it or choose another cache folder")
-        manifest = old
-    records = manifest["pieces"]
+    with parallel.build_lock(cache_dir, writes_in=(".", "*")):
+        manifest = _manifest_to_update(cache_dir, settings, dataset_root)
+        records = manifest["pieces"]
 
-    def fresh(piece: maestro.Piece) -> bool:
-        try:
-            return (piece.id in records and records[piece.id]["fingerprint"] == _fingerprint(piece)
-                    and (cache_dir / piece.id / "spectrogram.npy").is_file())
-        except OSError:
-            return False
+        def fresh(piece: maestro.Piece) -> bool:
+            try:
+                return (piece.id in records and records[piece.id]["fingerprint"] == _fingerprint(piece)
+                        and (cache_dir / piece.id / "spectrogram.npy").is_file())
+            except OSError:
+                return False
 
-    todo = []
-    for piece in wanted:
-        if fresh(piece):
-            records[piece.id]["split"] = piece.split  # a re-split dataset needs no recomputation
-        else:
-            todo.append((piece, str(cache_dir), settings.to_dict()))
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
-    with ExitStack() as stack:
-        bar = stack.enter_context(tqdm(total=len(todo), desc="piano features", unit="piece",
-                                       disable=not progress or not todo))
-        if jobs == 1:
-            results = map(_compute_and_store, todo)
-        else:
-            # "spawn": the caller may hold torch or FluidSynth threads, which a forked child would inherit locked.
-            pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
-            results = stack.enter_context(pool).map(_compute_and_store, todo)
-        for pid, record, reason in results:
-            if reason is None:
-                records[pid] = record
-                manifest["left_out"].pop(pid, None)
+        todo = []
+        for piece in wanted:
+            if fresh(piece):
+                records[piece.id]["split"] = piece.split  # a re-split dataset needs no recomputation
             else:
-                records.pop(pid, None)
-                manifest["left_out"][pid] = reason
-            io.write_json(cache_dir / MANIFEST, manifest)  # after every piece: an interrupted build resumes
-            bar.update()
-    order = {p.id: i for i, p in enumerate(maestro.pieces(dataset_root))}  # the CSV's order, for readers
-    manifest["pieces"] = dict(sorted(records.items(), key=lambda item: order.get(item[0], len(order))))
-    io.write_json(cache_dir / MANIFEST, manifest)
+                todo.append((piece, str(cache_dir), settings.to_dict()))
+        with tqdm(total=len(todo), desc="piano features", unit="piece", disable=not progress or not todo) as bar, \
+                parallel.imap(_compute_and_store, todo, jobs, folder=cache_dir) as results:
+            for pid, record, reason in results:
+                if reason is None:
+                    records[pid] = record
+                    manifest["left_out"].pop(pid, None)
+                else:
+                    records.pop(pid, None)
+                    manifest["left_out"][pid] = reason
+                io.write_json(cache_dir / MANIFEST, manifest)  # after every piece: an interrupted build resumes
+                bar.update()
+        order = {p.id: i for i, p in enumerate(maestro.pieces(dataset_root))}  # the CSV's order, for readers
+        manifest["pieces"] = dict(sorted(records.items(), key=lambda item: order.get(item[0], len(order))))
+        io.write_json(cache_dir / MANIFEST, manifest)
     return open_cache(cache_dir, split=split, settings=settings)
 
 
@@ -304,13 +302,8 @@ def open_cache(cache_dir: str | os.PathLike, split: str | None = None, settings:
             sources = {p.id: p for p in maestro.pieces(cached.dataset_root)}
         except FileNotFoundError as e:
             raise StaleCacheError(f"{cache_dir}: its dataset is gone ({e})") from None
-        stale = []
-        for pid, rec in records.items():
-            try:
-                if pid not in sources or _fingerprint(sources[pid]) != rec["fingerprint"]:
-                    stale.append(pid)
-            except OSError:
-                stale.append(pid)
+        stale = io.changed_since({pid: rec["fingerprint"] for pid, rec in records.items()},
+                                 lambda pid: _fingerprint(sources[pid]))  # a piece gone from the CSV: KeyError
         if stale:
             raise StaleCacheError(f"{cache_dir}: the sources of {len(stale)} piece(s) changed since they were "
                                   f"cached (e.g. {stale[:3]}); rebuild with build_cache")

@@ -75,13 +75,8 @@ def read_metadata(root: str | os.PathLike, split: str | None = None, check_files
         ``midi_path`` and ``audio_path`` (absolute :class:`~pathlib.Path`), rows in file order.
     """
     path = find_metadata(root)
-    df = pd.read_csv(path)
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    bad = sorted(set(df["split"]) - set(SPLITS))
-    if bad:
-        raise ValueError(f"{path}: unknown split name(s) {bad}; expected {SPLITS}")
+    df = _read_csv(path)
+    _check_cells(path, df)
     if split is not None:
         if split not in SPLITS:
             raise ValueError(f"read_metadata: split must be one of {SPLITS}, got {split!r}")
@@ -98,6 +93,42 @@ def read_metadata(root: str | os.PathLike, split: str | None = None, check_files
         if absent:
             raise ValueError(f"{path}: {len(absent)} listed file(s) are missing, e.g. {absent[:3]}")
     return df
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The CSV as pandas reads it; ``ValueError`` naming the file for an empty, non-UTF-8 or ragged one."""
+    try:
+        df = pd.read_csv(path, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: empty file, expected MAESTRO's header ({', '.join(COLUMNS)}) and rows") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})") from None
+    except pd.errors.ParserError as e:
+        raise ValueError(f"{path}: malformed CSV ({e})") from None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+    return df
+
+
+def _check_cells(path: Path, df: pd.DataFrame) -> None:
+    """``ValueError`` naming the file, line (the header is line 1) and column of the first empty or invalid cell of
+    the columns mtlnb reads (a short row leaves its last cells empty)."""
+    def fail(i: int, column: str, what: str) -> None:
+        raise ValueError(f"{path}, line {i + 2}, column {column}: {what}")
+
+    for column in COLUMNS:
+        empty = np.flatnonzero(df[column].isna().to_numpy())
+        if len(empty):
+            fail(int(empty[0]), column, "empty cell")
+    bad = np.flatnonzero(~df["split"].isin(SPLITS).to_numpy())
+    if len(bad):
+        fail(int(bad[0]), "split", f"unknown split name {df['split'].iloc[bad[0]]!r}; expected one of {SPLITS}")
+    for column in ("year", "duration"):
+        values = pd.to_numeric(df[column], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy())
+        if len(bad):
+            fail(int(bad[0]), column, f"not a number: {df[column].iloc[bad[0]]!r}")
 
 
 def pieces(root: str | os.PathLike, split: str | None = None) -> list[Piece]:

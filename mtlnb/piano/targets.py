@@ -17,6 +17,10 @@ Column k is MIDI pitch 21 + k (A0 .. C8); all values float32 in [0, 1].  A time 
 ``round(t · fps)`` (NumPy rounding: exact halves go to the even frame).  Where the paper is silent:
 
 - A note still sounding at the last frame has no offset mark; notes starting at or after frame T are dropped.
+- Times before 0 (an excerpt cut from a longer performance by shifting its notes) are clipped at frame 0 the same
+  way: a note that started before the excerpt and still sounds in it has no onset mark but its frames (and
+  velocity) from frame 0 to its offset; a note that ended before frame 0 is dropped; the pedal at frame 0 is the
+  last message at or before it.
 - Where two notes of one key meet on a frame (the cut at a re-strike), the later note's velocity wins.
 - Several pedal messages on one frame: the last one wins; before the first message the pedal is up (0).
 
@@ -105,9 +109,11 @@ def encode_targets(notes: np.ndarray, sustain: np.ndarray | None, n_frames: int,
     order = np.argsort(start, kind="stable")  # later onsets overwrite earlier ones where they meet
     for i in order:
         s, e, k = start[i], end[i], int(notes[i, 2]) - config.lowest_pitch
-        if s >= n_frames:
+        if s >= n_frames or e < 0:  # wholly after the last frame, or before the first
             continue
-        out["onsets"][s, k] = 1
+        if s >= 0:
+            out["onsets"][s, k] = 1
+        s = max(s, 0)  # a note sounding into the excerpt: no onset, its frames from frame 0
         out["frames"][s:e + 1, k] = 1
         out["velocity"][s:e + 1, k] = int(round(notes[i, 3]))
         if e < n_frames:

@@ -15,14 +15,16 @@ pairs of the paper-size corpus), so the whole cache even fits in 8 GB of RAM; th
 A cache is valid only for the settings and the source files it was built from.  Each sample's fingerprint is the
 size and modification time of its ``_distorted.jpg``, ``.wav`` and ``.semantic`` files; :func:`open_cache` raises
 :class:`StaleCacheError` naming the samples whose sources changed, and :func:`build_cache` recomputes exactly those.
+A sample that is left out loses the features an earlier build cached for it (they describe sources that are gone or
+broken), so the cache's files and size are those of its cached samples.  Audio at another rate than the settings'
+is resampled, and :func:`build_cache` warns naming those samples.  One build at a time per cache folder; its
+workers die with it (:mod:`mtlnb.core.parallel`).
 """
 
 from __future__ import annotations
 
 import os
-from contextlib import ExitStack
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,11 +33,10 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from mtlnb.camera_primus.corpus import features, primus
-from mtlnb.core import io
+from mtlnb.core import io, parallel
 
 MANIFEST = "manifest.json"
-# Workers are spawned, not forked: a fork of a process that already ran FluidSynth (or torch threads) can deadlock.
-SPAWN = multiprocessing.get_context("spawn")
+FEATURE_KINDS = ("image", "cqt")  # one sub-folder of .npy files each
 CACHE_VERSION = 2  # bump when the feature code changes what it computes
 
 
@@ -75,11 +76,13 @@ def decode(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def compute_sample(paths: primus.SamplePaths, settings: FeatureSettings) -> tuple[np.ndarray, np.ndarray]:
+def compute_sample(paths: primus.SamplePaths, settings: FeatureSettings,
+                   notes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Image features (64, W) and the CQT image before its resize (120, frames) of one sample, validated.
 
     Raises ``ValueError`` (with the file name) for a missing or unreadable file, an invalid or empty ``.semantic``,
-    or silent audio; the caller leaves such a sample out and reports it.
+    or silent audio; the caller leaves such a sample out and reports it.  What was adapted on the way (audio
+    resampled from another rate) is appended to ``notes``.
     """
     from mtlnb.camera_primus.notation.semantic import read_semantic
 
@@ -96,6 +99,8 @@ def compute_sample(paths: primus.SamplePaths, settings: FeatureSettings) -> tupl
     if sr != settings.sample_rate:
         import librosa
 
+        if notes is not None:
+            notes.append(f"{paths.audio.name}: resampled from {sr} Hz to {settings.sample_rate} Hz")
         audio = librosa.resample(audio, orig_sr=sr, target_sr=settings.sample_rate)
     try:
         cqt = features.cqt_scaled(audio, settings.sample_rate)
@@ -104,21 +109,28 @@ def compute_sample(paths: primus.SamplePaths, settings: FeatureSettings) -> tupl
     return image, cqt
 
 
-def _compute_and_store(args) -> tuple[str, list | None, str | None]:
+def _compute_and_store(args) -> tuple[str, list | None, str | None, list[str]]:
     corpus_root, cache_dir, sid, settings_dict = args
     settings = FeatureSettings(**settings_dict)
     paths = primus.PrimusCorpus(corpus_root).paths(sid)
+    notes: list[str] = []
     try:
         if not paths.folder.is_dir():
             raise ValueError("sample folder missing")
-        image, cqt = compute_sample(paths, settings)  # checks that the files exist before they are fingerprinted
+        image, cqt = compute_sample(paths, settings, notes)  # checks the files exist before they are fingerprinted
         fp = _fingerprint(paths)
     except (ValueError, OSError) as e:
-        return sid, None, str(e)
-    for kind, x in (("image", image), ("cqt", cqt)):
+        return sid, None, str(e), notes
+    for kind, x in zip(FEATURE_KINDS, (image, cqt)):
         with io.atomic_path(Path(cache_dir) / kind / f"{sid}.npy") as tmp:
             np.save(tmp, _encode(x, settings.dtype))
-    return sid, fp, None
+    return sid, fp, None, notes
+
+
+def _forget(cache_dir: Path, sid: str) -> None:
+    """Delete a left-out sample's features of an earlier build."""
+    for kind in FEATURE_KINDS:
+        (cache_dir / kind / f"{sid}.npy").unlink(missing_ok=True)
 
 
 @dataclass
@@ -148,7 +160,8 @@ class FeatureCache:
         return out
 
     def nbytes(self) -> int:
-        return sum(p.stat().st_size for kind in ("image", "cqt") for p in (self.root / kind).glob("*.npy"))
+        """Bytes on disk of the features of :attr:`ids`."""
+        return sum((self.root / kind / f"{sid}.npy").stat().st_size for kind in FEATURE_KINDS for sid in self.ids)
 
 
 def _corpus_candidates(cache_dir: Path, manifest: dict) -> list[Path]:
@@ -173,58 +186,72 @@ def default_cache_dir(corpus_root: str | os.PathLike, settings: FeatureSettings 
     return Path(corpus_root) / f"features-{io.sha256_json(asdict(settings))[:10]}"
 
 
+def _recorded_fingerprints(cache_dir: Path, corpus: primus.PrimusCorpus, settings: FeatureSettings) -> dict:
+    """The fingerprints of an earlier build in ``cache_dir`` (empty if none); :class:`StaleCacheError` if it was of
+    other settings or another corpus."""
+    if not (cache_dir / MANIFEST).exists():
+        return {}
+    old = io.read_json(cache_dir / MANIFEST)
+    if old["settings"] == asdict(settings) and corpus.root.resolve() in _corpus_candidates(cache_dir, old):
+        return old["fingerprints"]
+    raise StaleCacheError(f"{cache_dir} holds features of other settings or another corpus; "
+                          "delete it or choose another cache folder")
+
+
+def _compute_missing(corpus: primus.PrimusCorpus, cache_dir: Path, settings: FeatureSettings, todo: list[str],
+                     fingerprints: dict, jobs: int | None, progress: bool) -> tuple[dict, dict]:
+    """Compute and store the features of ``todo``, updating ``fingerprints`` in place.
+
+    Returns the left-out ids with their reasons, and the ids whose audio was resampled with what was done.
+    """
+    left_out: dict[str, str] = {}
+    resampled: dict[str, list[str]] = {}
+    args = [(str(corpus.root), str(cache_dir), sid, asdict(settings)) for sid in todo]
+    with tqdm(total=len(args), desc="features", unit="pair", disable=not progress or not args) as bar, \
+            parallel.imap(_compute_and_store, args, jobs, chunksize=8, folder=cache_dir) as results:
+        for sid, fp, reason, notes in results:
+            if reason:
+                left_out[sid] = reason
+                fingerprints.pop(sid, None)
+                _forget(cache_dir, sid)
+            else:
+                fingerprints[sid] = fp
+            if notes:
+                resampled[sid] = notes
+            bar.update()
+    return left_out, resampled
+
+
 def build_cache(corpus_root: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
                 settings: FeatureSettings = FeatureSettings(), ids: list[str] | None = None,
                 jobs: int | None = None, progress: bool = True) -> FeatureCache:
     """Compute the features of every sample of a corpus (or of ``ids``) that is missing or stale.
 
-    Samples that cannot be read are left out, listed with their reasons in the manifest and in the returned
-    cache's ``left_out``; the rest are cached.  Safe to interrupt: features are written atomically and the manifest
-    is rewritten at the end, so a rerun recomputes only what the interrupted one did not record.
+    Samples that cannot be read are left out (and lose features an earlier build cached for them), listed with
+    their reasons in the manifest and in the returned cache's ``left_out``; the rest are cached.  Safe to interrupt:
+    features are written atomically and the manifest is rewritten at the end, so a rerun recomputes only what the
+    interrupted one did not record.  Another build running on ``cache_dir`` raises
+    :class:`mtlnb.core.parallel.FolderBusyError`.
     """
     corpus = primus.PrimusCorpus(corpus_root)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir(corpus.root, settings)
     wanted = sorted(set(ids)) if ids is not None else corpus.ids()
-    manifest_path = cache_dir / MANIFEST
-    fingerprints: dict[str, list] = {}
-    if manifest_path.exists():
-        old = io.read_json(manifest_path)
-        if old["settings"] == asdict(settings) and corpus.root.resolve() in _corpus_candidates(cache_dir, old):
-            fingerprints = old["fingerprints"]
-        else:
-            raise StaleCacheError(f"{cache_dir} holds features of other settings or another corpus; "
-                                  "delete it or choose another cache folder")
-    todo = []
-    for sid in wanted:
-        paths = corpus.paths(sid)
-        try:
-            fresh = sid in fingerprints and _fingerprint(paths) == fingerprints[sid]
-        except OSError:
-            fresh = False
-        if not fresh:
-            todo.append(sid)
-    left_out: dict[str, str] = {}
-    args = [(str(corpus.root), str(cache_dir), sid, asdict(settings)) for sid in todo]
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    bar = tqdm(total=len(args), desc="features", unit="pair", disable=not progress or not args)
-    with ExitStack() as stack:
-        stack.callback(bar.close)
-        if jobs == 1 or len(args) < 2:
-            results = map(_compute_and_store, args)
-        else:
-            pool = stack.enter_context(ProcessPoolExecutor(jobs, mp_context=SPAWN))
-            results = pool.map(_compute_and_store, args, chunksize=8)
-        for sid, fp, reason in results:
-            if reason:
-                left_out[sid] = reason
-                fingerprints.pop(sid, None)
-            else:
-                fingerprints[sid] = fp
-            bar.update()
-    # Ids of earlier builds that are no longer wanted stay cached: they cost nothing and keep the cache reusable.
-    io.write_json(manifest_path, {"settings": asdict(settings), "corpus_root": str(corpus.root.resolve()),
-                                  "corpus_root_relative": os.path.relpath(corpus.root.resolve(), cache_dir.resolve()),
-                                  "fingerprints": fingerprints, "left_out": left_out})
+    with parallel.build_lock(cache_dir, writes_in=(".",) + FEATURE_KINDS):
+        fingerprints = _recorded_fingerprints(cache_dir, corpus, settings)
+        todo = [sid for sid in wanted if sid not in fingerprints]
+        todo += io.changed_since({sid: fingerprints[sid] for sid in wanted if sid in fingerprints},
+                                 lambda sid: _fingerprint(corpus.paths(sid)))
+        left_out, resampled = _compute_missing(corpus, cache_dir, settings, sorted(todo), fingerprints, jobs,
+                                               progress)
+        # Ids of earlier builds that are no longer wanted stay cached: they cost nothing and keep the cache reusable.
+        io.write_json(cache_dir / MANIFEST, {
+            "settings": asdict(settings), "corpus_root": str(corpus.root.resolve()),
+            "corpus_root_relative": os.path.relpath(corpus.root.resolve(), cache_dir.resolve()),
+            "fingerprints": fingerprints, "left_out": left_out})
+    if resampled:
+        warnings.warn(f"{cache_dir}: the audio of {len(resampled)} samples is not at {settings.sample_rate} Hz and "
+                      f"was resampled: " + "; ".join(f"{sid} ({n})" for sid, notes in sorted(resampled.items())
+                                                   for n in notes), stacklevel=2)
     return open_cache(cache_dir, ids=wanted)
 
 
@@ -257,15 +284,8 @@ def open_cache(cache_dir: str | os.PathLike, ids: list[str] | None = None, check
     if unknown:
         raise StaleCacheError(f"{cache_dir}: {len(unknown)} requested ids were never cached, e.g. {unknown[:3]}")
     if check:
-        stale = []
-        for sid in wanted:
-            if sid in left_out:
-                continue
-            try:
-                if _fingerprint(corpus.paths(sid)) != fingerprints[sid]:
-                    stale.append(sid)
-            except OSError:
-                stale.append(sid)
+        stale = io.changed_since({sid: fingerprints[sid] for sid in wanted if sid not in left_out},
+                                 lambda sid: _fingerprint(corpus.paths(sid)))
         if stale:
             raise StaleCacheError(f"{cache_dir}: the sources of {len(stale)} samples changed since they were cached "
                                   f"(e.g. {stale[:3]}); rebuild with build_cache")

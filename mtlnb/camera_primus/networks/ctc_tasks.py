@@ -215,6 +215,15 @@ class CTCTask:
             loss = loss + unwrap(model).sharing_loss()
         return loss
 
+    def check_dataset(self, dataset: Dataset, name: str) -> None:
+        """``ValueError`` naming the samples of ``dataset`` with an empty reference label (SER is undefined for
+        them), checked before training (:func:`mtlnb.core.training.train` calls it) from the dataset's ``ids`` and
+        ``tokens`` where it has them."""
+        ids, tokens = getattr(dataset, "ids", None), getattr(dataset, "tokens", None)
+        if ids is None or tokens is None:
+            return
+        _refuse_empty_references([sid for sid in ids if len(tokens[sid]) == 0], name)
+
     def evaluate(self, model: nn.Module, batches: Iterable[dict]) -> dict[str, float]:
         """``{"ser": corpus SER in %, "loss": mean CTC loss of the alignable samples}`` by greedy decoding."""
         hyps, refs, loss_sum, n_loss = [], [], 0.0, 0
@@ -222,6 +231,8 @@ class CTCTask:
             log_probs, lengths = self.forward(model, batch)
             hyps += [self.vocabulary.decode(ids) for ids in greedy_decode(log_probs, lengths, self.blank)]
             refs += batch["tokens"]
+            _refuse_empty_references([sid for sid, t in zip(batch["ids"], batch["tokens"]) if len(t) == 0],
+                                     "evaluated")
             labels, label_lengths = batch["labels"], batch["label_lengths"]
             ok = (_batch_min_frames(labels, label_lengths) <= lengths) & (label_lengths > 0)
             if bool(ok.any()):
@@ -230,6 +241,12 @@ class CTCTask:
                 loss_sum += float(per.sum())
                 n_loss += int(ok.sum())
         return {"ser": metrics.ser(hyps, refs), "loss": loss_sum / n_loss if n_loss else float("nan")}
+
+
+def _refuse_empty_references(ids: list[str], name: str) -> None:
+    if ids:
+        raise ValueError(f"{len(ids)} {name} sample(s) have an empty reference label ({', '.join(map(str, ids[:5]))}"
+                         f"{', ...' if len(ids) > 5 else ''}); SER is undefined for them: leave them out")
 
 
 def omr_task(vocabulary: Vocabulary, **options) -> CTCTask:
