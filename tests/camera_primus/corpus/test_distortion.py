@@ -395,3 +395,38 @@ def test_statistics_resemble_the_real_pairs(primus_samples, config):
     assert abs(our_m[2] - real_m[2]) < 4  # the shaded paper grey (real about 252)
     assert abs(our_m[3] - real_m[3]) < 15  # rows gained (real about +19)
     assert -4 < our_m[4] < 8  # columns gained (real about +1.3)
+
+
+def _smear(clean: np.ndarray, img: np.ndarray) -> float:
+    """Energy of a horizontal difference of Gaussians (σ 1 px − σ 3 px) of the ink, relative to the clean image's:
+    about 0.7 for an image without motion blur, under 0.2 for one smeared over 10 px or more."""
+    import cv2
+
+    def band(a):
+        ink = 255.0 - a.astype(np.float32)
+        ink -= np.median(ink)
+        fine = cv2.GaussianBlur(ink, (0, 0), sigmaX=1.0, sigmaY=0.01)
+        coarse = cv2.GaussianBlur(ink, (0, 0), sigmaX=3.0, sigmaY=0.01)
+        return float(((fine - coarse) ** 2).sum() / (ink ** 2).sum())
+
+    return band(img) / band(clean)
+
+
+@pytest.mark.parametrize("name", ["literal", "calibrated", "fitted"])
+def test_smear_resembles_the_real_pairs(primus_samples, name):
+    # A quarter of the real distorted images are smeared over 10-20 px (lower quartile of the ratio about 0.15);
+    # the recipe's small motion blur never smears that much (lower quartile about 0.4), the fitted ranges do.
+    rng = np.random.default_rng(0)
+    real, ours = [], []
+    for folder in primus_samples[::3]:  # 20 pairs
+        with Image.open(folder / f"{folder.name}.png") as im:
+            clean = np.asarray(im.convert("L"))
+        with Image.open(folder / f"{folder.name}_distorted.jpg") as im:
+            real.append(_smear(clean, np.asarray(im)))
+        ours.append(_smear(clean, D.distort(clean, rng, D.config_named(name))))
+    real_q25, our_q25 = np.percentile(real, 25), np.percentile(ours, 25)
+    assert real_q25 < 0.25
+    if name == "fitted":
+        assert our_q25 < 0.3 and abs(np.mean(ours) - np.mean(real)) < 0.1
+    else:
+        assert our_q25 > 0.3
