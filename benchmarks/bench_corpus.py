@@ -10,6 +10,7 @@ threaded by setting the thread counts below). Prints pairs/s per stage, the rati
 recipe's, and the projected time for the 22,285-pair corpus on 16 cores.
 
     .venv/bin/python benchmarks/bench_corpus.py --n 30
+    .venv/bin/python benchmarks/bench_corpus.py --n 30 --distortion calibrated   # the earlier camera, side by side
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=30, help="samples")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--distortion", default="fitted",
+                    help="camera distortion config by name: fitted (the corpus default), calibrated or literal")
     args = ap.parse_args()
 
     import librosa
@@ -44,6 +47,7 @@ def main() -> None:
     from mtlnb.camera_primus.notation import semantic
     from mtlnb.core import io, synthesis
 
+    camera = distortion.config_named(args.distortion)
     renderer = synthesis.Renderer(22050)
     soundfont = str(renderer.soundfont)
     fluidsynth_cli = shutil.which("fluidsynth")
@@ -63,7 +67,7 @@ def main() -> None:
         tokens = timed("generate", incipits.generate_incipit, rng)
         pae = timed("pae", semantic.semantic_to_pae, tokens, carry=False)
         engraved = timed("engrave", engraving.engrave, pae)
-        distorted = timed("distort", distortion.distort, engraved.image, rng, distortion.MEASURED_CAMERA_PRIMUS)
+        distorted = timed("distort", distortion.distort, engraved.image, rng, camera)
         timed("write images", lambda: (io.write_bytes(out / f"{i}.png", engraved.png),
                                        distortion.save_distorted_jpg(distorted, out / f"{i}.jpg")))
         midi = timed("midi", semantic.semantic_to_midi, tokens)
@@ -91,7 +95,8 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
 
     n = args.n
-    print(f"{n} samples, {seconds_of_audio / n:.1f} s of audio each on average, one core\n")
+    print(f"{n} samples, {seconds_of_audio / n:.1f} s of audio each on average, one core, "
+          f"distortion config {args.distortion!r}\n")
     print(f"{'stage':52s} {'ms/pair':>9s}")
     for stage, secs in t.items():
         print(f"{stage:52s} {1000 * secs / n:9.1f}")
