@@ -10,7 +10,7 @@ import pytest
 
 from mtlnb import cli
 
-SUBCOMMANDS = ("corpus", "features", "render-audio", "reproduce")
+SUBCOMMANDS = ("corpus", "features", "render-audio", "reproduce", "sim2real")
 
 
 def test_no_command_is_a_usage_error(capsys):

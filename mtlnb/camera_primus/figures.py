@@ -1,5 +1,5 @@
 """Every figure of the Camera-PrIMuS study (notebooks 01-05): corpus samples, learning curves, transcriptions, word
-graphs, confusion networks, SER over α, scenario heatmaps.
+graphs, confusion networks, SER over α, scenario heatmaps, the sim-to-real decomposition.
 
 Shared styling and saving live in :mod:`mtlnb.core.plots`; these functions return Matplotlib figures and never save.
 """
@@ -334,4 +334,86 @@ def improvement_figure(improvement: pd.DataFrame, methods: Sequence[str] | None 
                  fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
+    return fig
+
+
+# --- sim-to-real ---
+
+
+def sim2real_figure(table: pd.DataFrame, shares: pd.DataFrame | None = None, title: str = ""):
+    """SER of the decomposition's conditions (:func:`mtlnb.camera_primus.evaluation.sim2real.decomposition`): a bar
+    per condition (SER, and pitch-only SER hatched), the music, engraving and camera shares as brackets between the
+    bars they subtract.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``Decomposition.table``: indexed by condition letter, with ``name``, ``ser`` and ``ser_pitch`` (%).
+    shares : DataFrame, optional
+        ``Decomposition.shares`` (default: computed from ``table``).
+    """
+    from mtlnb.camera_primus.evaluation import sim2real
+
+    shares = shares if shares is not None else sim2real.shares_of(table)
+    rows = list(table.index)
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    ax.bar(x - 0.2, table["ser"].to_numpy(float), 0.4, color="C0", label="SER")
+    ax.bar(x + 0.2, table["ser_pitch"].to_numpy(float), 0.4, color="C0", alpha=0.45, hatch="//",
+           label="SER, pitch letter and octave only")
+    for i, value in enumerate(table["ser"].to_numpy(float)):
+        ax.text(i - 0.2, value + 0.5, f"{value:.1f}", ha="center", fontsize=8)
+    top = float(np.nanmax(table["ser"].to_numpy(float)))
+    for k, (name, (row, minus)) in enumerate(sim2real.SHARES.items()):
+        if row not in rows or minus not in rows:
+            continue
+        i, j = rows.index(minus), rows.index(row)
+        y = top * (1.12 + 0.1 * k)
+        ax.annotate("", xy=(j - 0.2, y), xytext=(i - 0.2, y), arrowprops={"arrowstyle": "->", "color": "0.3"})
+        ax.text((i + j) / 2 - 0.2, y + top * 0.015, f"{name} {shares.at[name, 'ser']:+.1f}", ha="center", fontsize=8)
+    ax.set_xticks(x, [f"({r}) {table.at[r, 'name']}" for r in rows], fontsize=7, rotation=15, ha="right")
+    ax.set_ylabel("SER (%)")
+    ax.set_ylim(0, top * 1.5)
+    ax.set_title(title or "where the sim-to-real gap comes from (greedy decoding)", loc="left", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def real_transcriptions_figure(samples: pd.DataFrame, n: int = 4, ids: Sequence[str] | None = None,
+                               width: int = 110):
+    """A few images with their reference and the network's greedy hypothesis, errors marked
+    (:func:`mtlnb.camera_primus.metrics.mark_differences`).
+
+    Parameters
+    ----------
+    samples : DataFrame
+        ``Evaluation.samples`` of :func:`mtlnb.camera_primus.evaluation.sim2real.evaluate_folder` (an OMR run: its
+        ``input`` column names the image read).
+    n : int
+        How many, when ``ids`` is not given: the first ``n`` rows.
+    ids : sequence of str, optional
+        Which samples.
+    width : int
+        Characters per text line.
+    """
+    from mtlnb.camera_primus import metrics
+
+    shown = samples[samples["id"].isin(ids)] if ids is not None else samples.head(n)
+    if shown.empty:
+        raise ValueError("real_transcriptions_figure: no sample to show")
+    texts = [("reference:  " + _wrap(" ".join(row.reference), width) + "\n\nhypothesis: "
+              + _wrap(metrics.mark_differences(row.hypothesis, row.reference), width)) for row in shown.itertuples()]
+    line = 0.105  # inches per text line at 6 pt
+    blocks = [(1.2, line * (text.count("\n") + 1) + 0.25) for text in texts]  # inches: image, text
+    height = sum(a + b for a, b in blocks) + 0.1
+    fig = plt.figure(figsize=(10, height))
+    top = height - 0.1
+    for (image_h, text_h), row, text in zip(blocks, shown.itertuples(), texts):
+        ax = fig.add_axes((0.01, (top - image_h + 0.2) / height, 0.98, (image_h - 0.25) / height))
+        ax.imshow(load_grayscale(row.input), cmap="gray", aspect="equal", vmin=0, vmax=255)
+        ax.set_title(f"{row.id}: SER {row.ser:.0f} %", fontsize=8, loc="left")
+        ax.axis("off")
+        fig.text(0.01, (top - image_h) / height, text, fontsize=6, va="top", family="monospace")
+        top -= image_h + text_h
     return fig

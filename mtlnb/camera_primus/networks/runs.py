@@ -282,6 +282,58 @@ def _load_omr(study, fold: int, vocabulary: Vocabulary) -> crnn.CRNN:
     return omr.eval()
 
 
+@dataclass
+class TrainedNetwork:
+    """A run's network read back for inference (:func:`load_network`)."""
+
+    network: str  # "omr" or "a2s"
+    model: torch.nn.Module  # in eval mode, on the CPU
+    vocabulary: Vocabulary  # the run's symbols; the blank is len(vocabulary)
+    epoch: int  # the training epoch the checkpoint holds
+    checkpoint: Path
+
+
+def load_network(run_dir: str | os.PathLike, train_profile: TrainProfile, checkpoint: str = "best.pt"
+                 ) -> TrainedNetwork:
+    """The OMR or A2S network of a run folder (any folder :func:`train_network` wrote), ready to transcribe.
+
+    Parameters
+    ----------
+    run_dir : path
+        Holds ``vocabulary.json``, ``run.json`` (its ``network``, and the ``network_config`` / ``input_pool`` that
+        are checked against the profile's) and the checkpoint.
+    train_profile : TrainProfile
+        The profile the run was trained with: it sizes the network (:func:`build_network`).
+    checkpoint : str
+        ``"best.pt"`` (the lowest validation SER), ``"last.pt"`` or a snapshot's file name.
+
+    Raises
+    ------
+    ValueError
+        A missing file, a GradSPSA run (it also reads the score image: transcribe it through the fusion stage), or
+        a profile whose network sizes differ from the run's.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / checkpoint
+    for needed in (path, run_dir / VOCABULARY, run_dir / RUN_INFO):
+        if not needed.is_file():
+            raise ValueError(f"{run_dir} is not a finished training run: {needed.name} is missing")
+    info = io.read_json(run_dir / RUN_INFO)
+    network = info.get("network", "omr")
+    if network not in ("omr", "a2s"):
+        raise ValueError(f"load_network reads OMR and A2S runs; {run_dir} holds a {network!r} network")
+    vocabulary = Vocabulary.load(run_dir / VOCABULARY)
+    described = _describe(network, len(vocabulary), train_profile)
+    for key, value in described.items():
+        if key in info and info[key] != value:
+            raise ValueError(f"{run_dir} holds a network with other {key} than this profile's ({info[key]} vs "
+                             f"{value}): pass the profile it was trained with")
+    model = build_network(network, len(vocabulary), train_profile)
+    state = torch.load(path, map_location="cpu", weights_only=True)  # read once: weights and epoch
+    model.load_state_dict(state["model"])
+    return TrainedNetwork(network, model.eval(), vocabulary, int(state.get("epoch", -1)), path)
+
+
 def _describe(network: str, vocab_size: int, train_profile: TrainProfile) -> dict:
     """The network's hyper-parameters as run.json stores them (JSON types)."""
     config = asdict(network_configs(vocab_size, train_profile)[network])

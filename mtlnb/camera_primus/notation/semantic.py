@@ -171,14 +171,25 @@ def parse_semantic(text: str, source: str | None = None) -> list[str]:
     if not body.strip():
         raise ValueError(f"{where}empty semantic text")
     tokens = body.split("\t")
-    parse_tokens(tokens, source)
+    try:
+        parse_tokens(tokens, source)
+    except ValueError as e:
+        bad = next((i for i, t in enumerate(tokens) if " " in t.strip()), None)
+        if bad is None:
+            raise
+        raise ValueError(f"{e} (token {bad} holds spaces: tokens are separated by tabs)") from None
     return tokens
 
 
 def read_semantic(path: str | PathLike) -> list[str]:
-    """Read and validate a ``.semantic`` file (see :func:`parse_semantic`)."""
+    """Read and validate a ``.semantic`` file (see :func:`parse_semantic`); ``ValueError`` naming ``path`` for a file
+    that is not UTF-8 text."""
     path = Path(path)
-    return parse_semantic(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})") from None
+    return parse_semantic(text, source=str(path))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -219,8 +230,10 @@ def _meter_or_raise(meter: str | None, index: int) -> Fraction:
     return bar_length(meter)
 
 
-def _timeline(tokens: Sequence[Token], settings: MidiSettings) -> tuple[list[_Event], Fraction]:
-    """Place every note on a time line in quarters; return the notes and the end of the music.
+def _timeline(tokens: Sequence[Token], settings: MidiSettings,
+              unresolved: list[int] | None = None) -> tuple[list[_Event], Fraction]:
+    """Place every note on a time line in quarters; return the notes and the end of the music.  The positions of
+    ties that join no note are appended to ``unresolved``.
 
     Rules (im3 ``SemanticImporter`` where it is known):
 
@@ -243,6 +256,8 @@ def _timeline(tokens: Sequence[Token], settings: MidiSettings) -> tuple[list[_Ev
     t = Fraction(0)
     meter: str | None = None
     tie_from: int | None = None  # index in ``events`` of the note a pending tie starts from
+    tie_at: int | None = None  # position of the pending tie token
+    stray: list[int] = [] if unresolved is None else unresolved
 
     def place_graces(span: Fraction) -> Fraction:
         """Put waiting grace notes at ``t``; return the time they take from an event ``span`` long."""
@@ -261,30 +276,40 @@ def _timeline(tokens: Sequence[Token], settings: MidiSettings) -> tuple[list[_Ev
         elif tok.kind == "tie":
             # A tie continues from the last note, whether or not a tie led to it (chains of ties).
             tie_from = len(events) - 1 if events and not graces and events[-1].end == t else None
+            tie_at = i if tie_from is not None else None
+            if tie_from is None:
+                stray.append(i)
         elif tok.kind == "note":
             length = tok.quarters
             prev = events[tie_from] if tie_from is not None else None
             if prev is not None and prev.name == tok.pitch and not graces:
                 events[tie_from] = _Event(prev.pitch, prev.start, t + length, prev.name)
             else:
+                if tie_at is not None:
+                    stray.append(tie_at)
                 start = t + place_graces(length)
                 events.append(_Event(tok.midi_pitch, start, t + length, tok.pitch))
-            tie_from = None
+            tie_from = tie_at = None
             t += length
-        elif tok.kind == "gracenote":
-            graces.append(tok.midi_pitch)
-            tie_from = None
-        elif tok.kind in ("rest", "multirest"):
-            length = tok.quarters if tok.kind == "rest" else tok.count * _meter_or_raise(meter, i)
-            place_graces(length)
-            tie_from = None
-            t += length
+        elif tok.kind in ("gracenote", "rest", "multirest"):
+            if tie_at is not None:
+                stray.append(tie_at)
+            tie_from = tie_at = None
+            if tok.kind == "gracenote":
+                graces.append(tok.midi_pitch)
+            else:
+                length = tok.quarters if tok.kind == "rest" else tok.count * _meter_or_raise(meter, i)
+                place_graces(length)
+                t += length
         # clef, keySignature and barline take no time and do not break a tie
+    if tie_at is not None:
+        stray.append(tie_at)
     t += place_graces(Fraction(0))
     return events, t
 
 
-def semantic_to_midi(tokens: Sequence[str | Token], settings: MidiSettings = MidiSettings()) -> pretty_midi.PrettyMIDI:
+def semantic_to_midi(tokens: Sequence[str | Token], settings: MidiSettings = MidiSettings(),
+                     unresolved_ties: list[int] | None = None) -> pretty_midi.PrettyMIDI:
     """Render semantic tokens as MIDI by the PrIMuS converter's rules.
 
     Parameters
@@ -293,6 +318,9 @@ def semantic_to_midi(tokens: Sequence[str | Token], settings: MidiSettings = Mid
         A semantic sequence, e.g. from :func:`read_semantic`.
     settings : MidiSettings
         Tempo, resolution, velocity, program and the grace-note length.
+    unresolved_ties : list, optional
+        The positions of ``tie`` tokens that join no note (rendered as if absent) are appended here, so that the
+        caller can report them.
 
     Returns
     -------
@@ -307,7 +335,7 @@ def semantic_to_midi(tokens: Sequence[str | Token], settings: MidiSettings = Mid
         For an invalid token (naming its position), or a multi-rest before any time signature.
     """
     toks = parse_tokens(tokens)
-    events, end = _timeline(toks, settings)
+    events, end = _timeline(toks, settings, unresolved_ties)
     spq = Fraction(settings.seconds_per_quarter)
     midi = pretty_midi.PrettyMIDI(resolution=settings.ticks_per_quarter, initial_tempo=60.0 / float(spq))
     piano = pretty_midi.Instrument(program=settings.program, name="piano")
@@ -525,3 +553,41 @@ def semantic_to_pae(tokens: Sequence[str | Token], carry: bool = True, beams: bo
             text += "}" if i in group_ends else ""
             out.append(text)
     return header + "".join(out)
+
+
+# -- reductions for error analysis ----------------------------------------------------------------------------------
+# Symbol error rates on reduced sequences say which part of a transcription goes wrong (the sim-to-real study,
+# mtlnb.camera_primus.evaluation.sim2real): a reduction maps every token to a coarser one and keeps the sequence's
+# length, so the SER of reduced sequences is over the same reference symbols.
+
+
+def without_accidentals(tokens: Sequence[str]) -> list[str]:
+    """The tokens with every note's and grace note's alteration dropped: ``note-C#5_quarter`` → ``note-C5_quarter``,
+    ``gracenote-Bb4_eighth`` → ``gracenote-B4_eighth``.  Other tokens (key signatures too) are unchanged."""
+    out = []
+    for text, tok in zip(tokens, parse_tokens(tokens)):
+        if tok.pitch is not None:
+            step, _, octave = split_pitch(tok.pitch)
+            text = text.replace(f"-{tok.pitch}_", f"-{step}{octave}_", 1)
+        out.append(text)
+    return out
+
+
+def without_durations(tokens: Sequence[str]) -> list[str]:
+    """The tokens with every length dropped: notes and grace notes keep their kind and pitch (``note-C#5_quarter.``
+    → ``note-C#5``; a fermata, written on the duration, goes with it), rests become ``rest`` and multi-rests
+    ``multirest``.  Clefs, signatures, ties and barlines are unchanged."""
+    out = []
+    for text, tok in zip(tokens, parse_tokens(tokens)):
+        if tok.pitch is not None:
+            text = f"{tok.kind}-{tok.pitch}"
+        elif tok.kind in ("rest", "multirest"):
+            text = tok.kind
+        out.append(text)
+    return out
+
+
+def pitch_skeleton(tokens: Sequence[str]) -> list[str]:
+    """Notes reduced to pitch letter and octave (``note-C#5_quarter.`` → ``note-C5``): :func:`without_accidentals`
+    then :func:`without_durations`."""
+    return without_durations(without_accidentals(tokens))
