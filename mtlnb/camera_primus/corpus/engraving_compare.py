@@ -16,7 +16,7 @@ engravings of the same incipit can be set side by side:
 - :func:`compare_engravings`: the measures of paired images, real against ours, as the median of each measure
   and the median of the per-image ratio ours/real.
 - :func:`header_iou`: how well the opening symbols (clef, key and time signature) of two engravings overlap; it
-  tells which music font a real image was engraved in.
+  tells which music font a real image was engraved in (:func:`identify_font`).
 
 :func:`engraving_comparison` draws one real image above ours for the same incipit, aligned by their top staff
 lines.
@@ -235,6 +235,23 @@ def header_iou(real: np.ndarray, ours: np.ndarray, width: int = 200) -> float:
     a, b = a[keep], b[keep]
     union = (a | b).sum()
     return float((a & b).sum() / union) if union else float("nan")
+
+
+def identify_font(real: np.ndarray, pae: str, fonts: tuple[str, ...] = ("Leipzig", "Bravura", "Gootville"),
+                  width: int = 200) -> tuple[str, dict[str, float]]:
+    """The music font a real image was engraved in: engrave its PAE in each of ``fonts`` and keep the one whose
+    opening symbols overlap the real image's best (:func:`header_iou`).
+
+    Returns
+    -------
+    font : str
+    overlaps : dict
+        :func:`header_iou` of each font.
+    """
+    from mtlnb.camera_primus.corpus.engraving import engrave
+
+    overlaps = {f: header_iou(real, engrave(pae, font=f).image, width) for f in fonts}
+    return max(overlaps, key=overlaps.get), overlaps
 
 
 def engraving_comparison(real: np.ndarray, ours: np.ndarray, title: str = "", x_range: tuple[int, int] | None = None,

@@ -22,7 +22,13 @@ from mtlnb.camera_primus.corpus.engraving import (
     shift_drawing,
     trim,
 )
-from mtlnb.camera_primus.corpus.engraving_compare import compare_engravings, header_iou, staff_lines, thin_strokes
+from mtlnb.camera_primus.corpus.engraving_compare import (
+    compare_engravings,
+    header_iou,
+    identify_font,
+    staff_lines,
+    thin_strokes,
+)
 
 # The first real sample's incipit (211010522-1_1_1): A major, 2/4, four bars of quavers and semiquavers.
 PAE = "%G-2@2/4$xFCGü 8.'E6E8EC/8.F6E4E/8FA8.A6A/8.''D6C4C/"
@@ -211,6 +217,12 @@ def test_engrave_font_override(first):
     assert others["Leipzig"].png != others["Bravura"].png != others["Gootville"].png
     with pytest.raises(ValueError, match="font"):
         engrave(PAE, font="Comic Sans")
+
+
+def test_identify_font_finds_our_own_font():
+    for font in ("Bravura", "Gootville"):
+        found, overlaps = identify_font(engrave(PAE, font=font).image, PAE)
+        assert found == font and overlaps[font] == 1.0 and set(overlaps) == {"Leipzig", "Bravura", "Gootville"}
 
 
 def test_shift_drawing_moves_the_page_margin_group():
