@@ -40,6 +40,11 @@ Choices where the sources are silent (all fields of :class:`EngraveConfig`):
   things Verovio 2 accepted and Verovio 6 rejects are repaired there: a mixed metre ``c/; 3/2`` keeps its first
   metre (the PrIMuS ``.semantic`` files do the same), stray characters in the key (``xFC&``) are dropped, and an
   accidental written before the duration or octave marks (``b8A``, ``x,F``) is moved next to its note.
+- Grace notes.  Verovio 2 read the PAE grace note ``q`` as an acciaccatura (MEI ``grace="unacc"``, drawn with a
+  slash through the flag, as in the real ``.mei`` and ``.png``); Verovio 6 reads it as an appoggiatura
+  (``grace="acc"``, no slash).  With :attr:`EngraveConfig.slashed_grace`, an incipit with a single ``q`` mark
+  is reloaded from Verovio's MEI with its grace notes set to ``unacc`` (incipits with only ``qq`` … ``r`` groups
+  are left to Verovio: no real sample has one).
 - Incipits too long for one 2000 px system: Verovio 2 fitted every PrIMuS incipit on one line, Verovio 6 spaces a
   little wider, so we tighten the linear spacing in steps (:attr:`EngraveConfig.squeeze`) until the incipit fits
   one justified system; if even the tightest does not fit we keep one unjustified system wider than 2000 px
@@ -78,6 +83,7 @@ class EngraveConfig:
     ink_threshold: int | None = 160  # sRGB grey below which a rendered pixel is ink; None = 2-means (binarise)
     shift: tuple[float, float] = (0.0, 0.5)  # px added to the drawing's (x, y): staff lines centred on pixel rows
     fonts: tuple[str, ...] = ("Leipzig", "Bravura", "Gootville")  # SMuFL fonts drawn from, one per incipit
+    slashed_grace: bool = True  # PAE 'q' grace notes as Verovio 2 drew them: with a slash (MEI grace="unacc")
     multi_rest_style: str = "block"  # PrIMuS (Verovio 2) draws every multi-rest as the H-bar with its number
     ink: int | None = 64  # grey of the ink: the real palettes' median (63.5; range 49-75); None = cluster mean
     squeeze: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)  # spacing factors tried to fit one system
@@ -101,7 +107,7 @@ class EngraveConfig:
 # The engraving before it was matched stroke by stroke to the real images: Verovio 6's drawing on whole pixels, a
 # 2-means split of the anti-aliased render, 2 px staff lines and stems.  Kept for comparison.
 TWO_MEANS = EngraveConfig(staff_line_width=0.25, stem_width=0.2, ink_threshold=None, shift=(0.0, 0.0),
-                          fonts=("Leipzig",))
+                          fonts=("Leipzig",), slashed_grace=False)
 
 
 @dataclass(frozen=True)
@@ -368,6 +374,8 @@ def encode_png(image: np.ndarray, ink: int) -> bytes:
     return buf.getvalue()
 
 
+# A single 'q' before a note (not a 'qq' ... 'r' group): the acciaccatura of the PAE incipits.
+_ACCIACCATURA = re.compile(r"(?<!q)q(?!q)")
 _MEI_DATE = re.compile(r"\s*<date\b[^>]*/>|\s*<date\b[^>]*>.*?</date>", re.S)
 
 
@@ -400,7 +408,12 @@ def engrave(pae: str, config: EngraveConfig | None = None, font: str | None = No
     if font not in VEROVIO_FONTS:
         raise ValueError(f"engrave: font must be one of {VEROVIO_FONTS}, got {font!r}")
     tk, svg, factor, justified = _lay_out(pae_verovio, config, font)
-    mei = _MEI_DATE.sub("", tk.getMEI(), count=1)
+    mei = tk.getMEI()
+    if config.slashed_grace and _ACCIACCATURA.search(pae_verovio.split("@data:", 1)[1]) and 'grace="acc"' in mei:
+        tk.setOptions({"inputFrom": "mei"})  # same layout options; only the grace notes' type changes
+        tk.loadData(mei.replace('grace="acc"', 'grace="unacc"'))
+        svg, mei = tk.renderToSVG(1), tk.getMEI()
+    mei = _MEI_DATE.sub("", mei, count=1)
     gray = rasterise(shift_drawing(svg, *config.shift))
     if config.ink_threshold is None or config.ink is None:
         mask, render_ink = binarise(gray)

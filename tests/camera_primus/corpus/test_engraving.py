@@ -219,6 +219,12 @@ def test_engrave_font_override(first):
         engrave(PAE, font="Comic Sans")
 
 
+def test_acciaccatura_is_slashed_as_in_verovio_2():
+    pae = "%C-1@6/8$xFü 8--''DqC4'B8''C/"  # a real incipit's opening: its .mei has grace="unacc"
+    assert 'grace="unacc"' in engrave(pae).mei and 'grace="acc"' not in engrave(pae).mei
+    assert 'grace="acc"' in engrave(pae, TWO_MEANS).mei  # Verovio 6's own reading
+
+
 def test_identify_font_finds_our_own_font():
     for font in ("Bravura", "Gootville"):
         found, overlaps = identify_font(engrave(PAE, font=font).image, PAE)
