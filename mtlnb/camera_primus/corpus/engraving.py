@@ -28,9 +28,9 @@ this module reproduces it:
   2.93 px); filled noteheads measure 22 x 19 px (median).  Verovio draws staff lines on whole pixels, so a line
   straddles two rows; we move the drawing half a pixel down (:attr:`EngraveConfig.shift`) so that the lines are
   centred on pixel rows, and count as ink every rendered pixel darker than :attr:`EngraveConfig.ink_threshold`
-  (160: about 40 % coverage).  With ``staff_line_width`` 0.2 and ``stem_width`` 0.25 this gives, on the 60 real
-  incipits in their own fonts: staff lines 3 px (all), thin strokes 2.90 px (real 2.93), noteheads 22 x 19 px,
-  ink share 0.166 (real 0.165; 0.130 before, with 2 px lines).  :data:`TWO_MEANS` keeps the earlier rendering
+  (160: about 40 % coverage).  With ``staff_line_width`` 0.2 and ``stem_width`` 0.235 this gives, on the 60 real
+  incipits in their own fonts: staff lines 3 px (all), thin strokes 2 px in 39 % and 3 px in 44 %, noteheads
+  22 x 19 px, ink share 0.166 (real 0.165; 0.130 before, with 2 px lines, and 49 % / 33 % of 2 / 3 px strokes).  :data:`TWO_MEANS` keeps the earlier rendering
   (Leipzig only, a 2-means split of the anti-aliased render in linear light, :func:`binarise`, 2 px lines).
 
 Choices where the sources are silent (all fields of :class:`EngraveConfig`):

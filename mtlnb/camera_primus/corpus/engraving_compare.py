@@ -255,7 +255,7 @@ def identify_font(real: np.ndarray, pae: str, fonts: tuple[str, ...] = ("Leipzig
 
 
 def engraving_comparison(real: np.ndarray, ours: np.ndarray, title: str = "", x_range: tuple[int, int] | None = None,
-                         ax=None):
+                         margin: int = 70, ax=None):
     """Draw a real clean image above our engraving of the same incipit, aligned by the top staff line.
 
     Parameters
@@ -266,6 +266,9 @@ def engraving_comparison(real: np.ndarray, ours: np.ndarray, title: str = "", x_
         Axis title.
     x_range : (int, int), optional
         Column range to show (default: all).
+    margin : int
+        Rows shown above the top staff line and below the bottom one (the images reach about 4 staff spaces
+        beyond the staff).
     ax : matplotlib Axes, optional
         Where to draw; a new figure is made if None.
 
@@ -275,7 +278,7 @@ def engraving_comparison(real: np.ndarray, ours: np.ndarray, title: str = "", x_
     """
     import matplotlib.pyplot as plt
 
-    a, b = align_by_staff(real, ours)
+    a, b = align_by_staff(real, ours, above=margin, below=margin)
     if x_range is not None:
         a, b = a[:, x_range[0]: x_range[1]], b[:, x_range[0]: x_range[1]]
     gap = np.full((6, a.shape[1]), 160, np.uint8)
