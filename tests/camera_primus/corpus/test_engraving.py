@@ -188,6 +188,10 @@ def test_config_rejects_bad_values():
         EngraveConfig(fonts=("Helvetica",))
     with pytest.raises(ValueError, match="fonts"):
         EngraveConfig(fonts=())
+    with pytest.raises(ValueError, match="ink_range"):
+        EngraveConfig(ink_range=(80, 40))
+    with pytest.raises(ValueError, match="ink_below"):
+        EngraveConfig(ink_below=0)
 
 
 def test_staff_lines_and_stems_are_3_px(first):
@@ -324,6 +328,17 @@ def test_real_images_are_engraved_in_our_three_fonts(real_fonts):
     assert np.mean([iou > 0.6 for *_, iou, _ in real_fonts]) >= 0.95
     counts = {f: sum(best == f for _, _, best, _, _ in real_fonts) for f in EngraveConfig().fonts}
     assert min(counts.values()) >= 12, counts
+
+
+def test_ink_grey_follows_the_real_greys(real_fonts, primus_samples):
+    real = []
+    for folder in primus_samples:
+        with Image.open(folder / f"{folder.name}.png") as im:
+            real.append(im.getpalette()[3])
+    ours = [int(img.min()) for *_, img in real_fonts]  # the ink level of each two-colour image
+    assert np.corrcoef(real, ours)[0, 1] > 0.9
+    assert np.mean(np.abs(np.subtract(real, ours))) < 3
+    assert min(ours) >= 49 and max(ours) <= 75
 
 
 def test_strokes_match_the_real_images(real_fonts):
