@@ -12,12 +12,22 @@ import pytest
 from PIL import Image
 
 from mtlnb.camera_primus.corpus.engraving import (
+    TWO_MEANS,
     EngraveConfig,
     binarise,
+    choose_font,
     encode_png,
     engrave,
     primus_pae_to_verovio,
+    shift_drawing,
     trim,
+)
+from mtlnb.camera_primus.corpus.engraving_compare import (
+    compare_engravings,
+    header_iou,
+    identify_font,
+    staff_lines,
+    thin_strokes,
 )
 
 # The first real sample's incipit (211010522-1_1_1): A major, 2/4, four bars of quavers and semiquavers.
@@ -172,6 +182,65 @@ def test_config_rejects_bad_values():
         EngraveConfig(ink=255)
     with pytest.raises(ValueError, match="squeeze"):
         EngraveConfig(squeeze=())
+    with pytest.raises(ValueError, match="ink_threshold"):
+        EngraveConfig(ink_threshold=0)
+    with pytest.raises(ValueError, match="fonts"):
+        EngraveConfig(fonts=("Helvetica",))
+    with pytest.raises(ValueError, match="fonts"):
+        EngraveConfig(fonts=())
+    with pytest.raises(ValueError, match="ink_range"):
+        EngraveConfig(ink_range=(80, 40))
+    with pytest.raises(ValueError, match="ink_below"):
+        EngraveConfig(ink_below=0)
+
+
+def test_staff_lines_and_stems_are_3_px(first):
+    # the real images' staff lines are all 3 px; their stems and bar lines 2-3 px (see the module docstring)
+    lines = staff_lines(first.image)
+    assert lines.thicknesses.tolist() == [3] * 5
+    strokes = thin_strokes(first.image)  # flags and slanted strokes add a few other widths
+    assert np.isin(strokes, (2, 3)).mean() > 0.75
+    old = engrave(PAE, TWO_MEANS)  # the engraving before the match: 2 px lines
+    assert staff_lines(old.image).thicknesses.tolist() == [2] * 5 and old.font == "Leipzig"
+
+
+def test_font_choice_is_deterministic_and_even():
+    paes = [f"%G-2@3/4$ü 4'{n}{m}/" for n in "CDEFGAB" for m in "CDEFGAB"] * 1
+    fonts = [choose_font(p, EngraveConfig().fonts) for p in paes]
+    assert fonts == [choose_font(p, EngraveConfig().fonts) for p in paes]
+    counts = {f: fonts.count(f) for f in ("Leipzig", "Bravura", "Gootville")}
+    assert sum(counts.values()) == len(paes) and min(counts.values()) >= 8  # 49 incipits, ~16 each
+    assert choose_font(PAE, ("Bravura",)) == "Bravura"
+
+
+def test_engrave_font_override(first):
+    assert first.font == choose_font(PAE, EngraveConfig().fonts)
+    others = {f: engrave(PAE, font=f) for f in ("Leipzig", "Bravura", "Gootville")}
+    assert {e.font for e in others.values()} == {"Leipzig", "Bravura", "Gootville"}
+    assert others[first.font].png == first.png
+    assert others["Leipzig"].png != others["Bravura"].png != others["Gootville"].png
+    with pytest.raises(ValueError, match="font"):
+        engrave(PAE, font="Comic Sans")
+
+
+def test_acciaccatura_is_slashed_as_in_verovio_2():
+    pae = "%C-1@6/8$xFü 8--''DqC4'B8''C/"  # a real incipit's opening: its .mei has grace="unacc"
+    assert 'grace="unacc"' in engrave(pae).mei and 'grace="acc"' not in engrave(pae).mei
+    assert 'grace="acc"' in engrave(pae, TWO_MEANS).mei  # Verovio 6's own reading
+
+
+def test_identify_font_finds_our_own_font():
+    for font in ("Bravura", "Gootville"):
+        found, overlaps = identify_font(engrave(PAE, font=font).image, PAE)
+        assert found == font and overlaps[font] == 1.0 and set(overlaps) == {"Leipzig", "Bravura", "Gootville"}
+
+
+def test_shift_drawing_moves_the_page_margin_group():
+    svg = '<svg><g class="page-margin" transform="translate(500, 500)"><path/></g></svg>'
+    assert shift_drawing(svg, 0, 0.5) == '<svg><g class="page-margin" transform="translate(500, 505)"><path/></g></svg>'
+    assert shift_drawing(svg, 0, 0) == svg
+    with pytest.raises(ValueError):
+        shift_drawing("<svg/>", 0, 0.5)
 
 
 def test_engrave_rejects_non_pae():
@@ -235,6 +304,49 @@ def _events(mei: str) -> list[tuple]:
         elif tag == "mRest":  # Verovio 6 reads PAE '=/' (one bar's rest) as mRest; Verovio 2 wrote multiRest num=1
             events.append(("multiRest", "1"))
     return events
+
+
+@pytest.fixture(scope="module")
+def real_fonts(primus_samples):
+    """For each real sample: its image and our engraving of its PAE in the font whose header overlaps best."""
+    out = []
+    for folder in primus_samples:
+        pae = (folder / "regular_pae.pae").read_text(encoding="utf-8")
+        with Image.open(folder / f"{folder.name}.png") as im:
+            real = np.asarray(im.convert("L"))
+        ours = {f: engrave(pae, font=f).image for f in EngraveConfig().fonts}
+        iou = {f: header_iou(real, img) for f, img in ours.items()}
+        best = max(iou, key=iou.get)
+        out.append((folder.name, real, best, iou[best], ours[best]))
+    return out
+
+
+def test_real_images_are_engraved_in_our_three_fonts(real_fonts):
+    # Camera-PrIMuS engraved each incipit in one of Verovio's three fonts of the time (19 Leipzig, 24 Bravura,
+    # 17 Gootville of the 60): the same font overlaps the real header almost exactly
+    assert np.median([iou for *_, iou, _ in real_fonts]) > 0.8
+    assert np.mean([iou > 0.6 for *_, iou, _ in real_fonts]) >= 0.95
+    counts = {f: sum(best == f for _, _, best, _, _ in real_fonts) for f in EngraveConfig().fonts}
+    assert min(counts.values()) >= 12, counts
+
+
+def test_ink_grey_follows_the_real_greys(real_fonts, primus_samples):
+    real = []
+    for folder in primus_samples:
+        with Image.open(folder / f"{folder.name}.png") as im:
+            real.append(im.getpalette()[3])
+    ours = [int(img.min()) for *_, img in real_fonts]  # the ink level of each two-colour image
+    assert np.corrcoef(real, ours)[0, 1] > 0.9
+    assert np.mean(np.abs(np.subtract(real, ours))) < 3
+    assert min(ours) >= 49 and max(ours) <= 75
+
+
+def test_strokes_match_the_real_images(real_fonts):
+    table = compare_engravings([real for _, real, *_ in real_fonts], [ours for *_, ours in real_fonts])
+    assert table["staff_space"]["ratio"] == 1 and table["staff_line"]["ratio"] == 1
+    assert abs(table["ink"]["ratio"] - 1) < 0.03
+    assert abs(table["stroke"]["ratio"] - 1) < 0.06
+    assert abs(table["head_w"]["ratio"] - 1) < 0.06 and abs(table["head_h"]["ratio"] - 1) < 0.06
 
 
 def test_mei_encodes_the_same_music_as_the_real_mei(real_engravings):
