@@ -121,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sim2real", help="a study's trained OMR/A2S run on real samples, or its sim-to-real "
                                         "decomposition (music, engraving, camera)")
     s.add_argument("--profile", choices=["smoke", "mini", "paper"], required=True, help="the study the run is of")
-    s.add_argument("--network", choices=["omr", "a2s"], required=True)
-    s.add_argument("--fold", type=int, default=0)
+    s.add_argument("--network", choices=["omr", "a2s"], required=True,
+                   help="which trained run of the fold: the OMR (notebook 02) or the baseline A2S (notebook 03)")
+    s.add_argument("--fold", type=int, default=0, help="the fold whose run is evaluated (default 0)")
     s.add_argument("--corpus", default=None, help="Camera-PrIMuS folder to evaluate (default: the fold's test set)")
     s.add_argument("--image", choices=["distorted", "clean"], default="distorted", help="the OMR's input image")
     s.add_argument("--decomposition", default=None, metavar="SAMPLES_ROOT",
