@@ -38,6 +38,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
@@ -45,6 +46,9 @@ from tqdm.auto import tqdm
 
 from mtlnb.core import io, parallel
 from mtlnb.camera_primus.corpus import primus
+
+if TYPE_CHECKING:  # engraving imports Verovio: loaded where a sample is built, not on import
+    from mtlnb.camera_primus.corpus import engraving
 
 MANIFEST = "manifest.json"
 DONE = ".done"  # <out>/.done/<id>.json: a sample's completion marker, written last
@@ -147,22 +151,37 @@ def cleansed_incipit(rng: np.random.Generator) -> list[str]:
             return tokens
 
 
+def sample_rngs(index: int, seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
+    """Sample ``index``'s three random generators in a corpus of ``seed``: incipit, engraving, camera."""
+    seq = np.random.SeedSequence([seed, index])
+    gen_rng, engrave_rng, distort_rng = (np.random.default_rng(s) for s in seq.spawn(3))
+    return gen_rng, engrave_rng, distort_rng
+
+
+def render_images(tokens: list[str], engrave_rng: np.random.Generator, distort_rng: np.random.Generator,
+                  camera=None) -> tuple[str, engraving.Engraving, np.ndarray]:
+    """The score images of ``tokens``: semantic → Plaine & Easie (PrIMuS spelling, beamed with
+    :data:`BEAM_PROBABILITY`) → Verovio → camera (default :data:`~distortion.MEASURED_CAMERA_PRIMUS`, the camera
+    fitted to the real pairs).  Returns ``(pae, engraved, distorted)``; the distorted image is uint8 ``(H, W)``."""
+    from mtlnb.camera_primus.notation import semantic
+    from mtlnb.camera_primus.corpus import distortion, engraving
+
+    pae = semantic.semantic_to_pae(tokens, carry=CARRY_ACCIDENTALS, beams=engrave_rng.random() < BEAM_PROBABILITY)
+    engraved = engraving.engrave(pae)
+    camera = camera if camera is not None else distortion.MEASURED_CAMERA_PRIMUS
+    return pae, engraved, distortion.distort(engraved.image, distort_rng, camera)
+
+
 def make_sample(index: int, seed: int) -> dict:
     """Generate one sample in memory: tokens, PAE, MEI, clean PNG, distorted image, audio.
 
     Returns a dict of file name → bytes or arrays, ready for :func:`write_sample`.
     """
     from mtlnb.camera_primus.notation import agnostic, semantic
-    from mtlnb.camera_primus.corpus import distortion, engraving
 
-    seq = np.random.SeedSequence([seed, index])
-    gen_rng, engrave_rng, distort_rng = (np.random.default_rng(s) for s in seq.spawn(3))
+    gen_rng, engrave_rng, distort_rng = sample_rngs(index, seed)
     tokens = cleansed_incipit(gen_rng)
-    pae = semantic.semantic_to_pae(tokens, carry=CARRY_ACCIDENTALS, beams=engrave_rng.random() < BEAM_PROBABILITY)
-    engraved = engraving.engrave(pae)
-    # The reference's twelve-step ranges with spread off and a narrower shear: measured on the 60 real pairs,
-    # this matches the real images (the literal ranges leave hairy edges and widen images 4 px too much).
-    distorted = distortion.distort(engraved.image, distort_rng, distortion.MEASURED_CAMERA_PRIMUS)
+    pae, engraved, distorted = render_images(tokens, engrave_rng, distort_rng)
     audio = _renderer.render(semantic.semantic_to_midi(tokens))
     return {"tokens": tokens, "pae": pae, "agnostic": agnostic.semantic_to_agnostic(tokens, pae),
             "engraved": engraved, "distorted": distorted, "audio": audio}

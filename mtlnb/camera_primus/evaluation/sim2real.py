@@ -308,26 +308,23 @@ def evaluate_folder(run_dir: str | os.PathLike, corpus_root: str | os.PathLike, 
 # -- the decomposition ----------------------------------------------------------------------------------------------
 
 def _camera_rng(seed: int, index: int) -> np.random.Generator:
-    """Sample ``index``'s camera generator: the same stream for rows (b) and (d), and the stream
-    :func:`mtlnb.camera_primus.corpus.synthetic.make_sample` gives the camera of synthetic sample ``index``."""
-    return np.random.default_rng(np.random.SeedSequence([seed, index]).spawn(3)[2])
+    """Sample ``index``'s camera generator: the same stream for rows (b) and (d), and the stream the synthetic
+    corpus gives the camera of its sample ``index`` (:func:`mtlnb.camera_primus.corpus.synthetic.sample_rngs`)."""
+    from mtlnb.camera_primus.corpus import synthetic
+
+    return synthetic.sample_rngs(index, seed)[2]
 
 
 def our_images(tokens: Sequence[str], seed: int, index: int, camera=None) -> tuple[np.ndarray, np.ndarray]:
-    """Clean and camera-distorted images of ``tokens`` by the synthetic corpus's pipeline (as
-    :func:`mtlnb.camera_primus.corpus.synthetic.make_sample` builds sample ``index`` of a corpus of ``seed``):
-    semantic → Plaine & Easie (PrIMuS spelling, beamed with the corpus's probability) → Verovio → camera.
+    """Clean and camera-distorted images of ``tokens`` by the synthetic corpus's own pipeline
+    (:func:`mtlnb.camera_primus.corpus.synthetic.render_images` with the engraving and camera generators of sample
+    ``index`` of a corpus of ``seed``).  ``camera``: a :class:`~mtlnb.camera_primus.corpus.distortion.DistortionConfig`
+    (default: the synthetic corpus's).  Returns two uint8 ``(H, W)`` images."""
+    from mtlnb.camera_primus.corpus import synthetic
 
-    ``camera`` is a :class:`mtlnb.camera_primus.corpus.distortion.DistortionConfig` (default: the synthetic
-    corpus's).  Returns two uint8 ``(H, W)`` images."""
-    from mtlnb.camera_primus.corpus import distortion, engraving, synthetic
-
-    engrave_rng = np.random.default_rng(np.random.SeedSequence([seed, index]).spawn(3)[1])
-    pae = semantic.semantic_to_pae(list(tokens), carry=synthetic.CARRY_ACCIDENTALS,
-                                   beams=engrave_rng.random() < synthetic.BEAM_PROBABILITY)
-    clean = engraving.engrave(pae).image
-    camera = camera if camera is not None else distortion.MEASURED_CAMERA_PRIMUS
-    return clean, distortion.distort(clean, _camera_rng(seed, index), camera)
+    _, engrave_rng, distort_rng = synthetic.sample_rngs(index, seed)
+    _, engraved, distorted = synthetic.render_images(list(tokens), engrave_rng, distort_rng, camera)
+    return engraved.image, distorted
 
 
 def through_camera(path: str | os.PathLike, seed: int, index: int, camera=None) -> np.ndarray:
