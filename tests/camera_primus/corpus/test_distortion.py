@@ -304,21 +304,61 @@ def test_sampled_params_lie_in_their_ranges():
 
 
 def test_motion_probability_skips_the_blur_on_a_share_of_images():
-    config = D.DistortionConfig(motion_probability=0.6)
+    config = D.DistortionConfig(motion_probability=0.6, spread_probability=0.0, bend_probability=0.0)
     draws = [D.sample_params(np.random.default_rng(s), config) for s in range(2000)]
     blurred = np.mean([p.motion_radius > 0 and p.motion_sigma > 0 for p in draws])
     assert blurred == pytest.approx(0.6, abs=0.04)
     # the skip is drawn last: every other parameter is that of the same seed under probability 1
-    full = D.sample_params(np.random.default_rng(5), D.DistortionConfig(motion_probability=1.0))
+    full = D.sample_params(np.random.default_rng(5), D.DistortionConfig(motion_probability=1.0,
+                                                                        spread_probability=0.0, bend_probability=0.0))
     part = D.sample_params(np.random.default_rng(5), config)
     assert D.params_dict(full) | {"motion_radius": 0, "motion_sigma": 0} == (
         D.params_dict(part) | {"motion_radius": 0, "motion_sigma": 0})
+
+
+@pytest.mark.parametrize("name, share", [("spread", "spread_probability"), ("bend", "bend_probability")])
+def test_occasional_steps_come_on_a_share_of_images_and_last(name, share):
+    config = D.DistortionConfig(**{share: 0.3})
+    draws = [D.sample_params(np.random.default_rng(s), config) for s in range(2000)]
+    on = [p for p in draws if (p.spread if name == "spread" else p.bend_reach) > 0]
+    assert len(on) / len(draws) == pytest.approx(0.3, abs=0.04)
+    low, high = config.spread_ragged if name == "spread" else config.bend_reach
+    assert all(low <= (p.spread if name == "spread" else p.bend_reach) <= high for p in on)
+    # drawn after every recipe parameter: without them, the same seed gives the same recipe draw
+    without = D.DistortionConfig(spread_probability=0.0, bend_probability=0.0)
+    recipe = {f.name for f in fields(D.DistortionParams)} - {"spread", "bend_reach", "bend_lift", "bend_power",
+                                                             "bend_slant"}
+    for seed in range(20):
+        a, b = D.params_dict(D.sample_params(np.random.default_rng(seed), config)), D.params_dict(
+            D.sample_params(np.random.default_rng(seed), without))
+        assert {k: a[k] for k in recipe} == {k: b[k] for k in recipe}
+
+
+def test_bend_lifts_the_opening_columns_only():
+    img = score_like(60, 240).astype(np.float32)
+    out = D.bend(img, reach=80, lift=0.8, power=1.0)
+    assert out.shape == img.shape
+    assert np.array_equal(out[:, 80:], img[:, 80:])  # from the reach on, nothing moves
+    assert np.array_equal(D.bend(img, 0, 0.8), img) and np.array_equal(D.bend(img, 80, 0.0), img)
+
+    def bottom_line(column):  # last ink row of a column: the bottom staff line, or where it went
+        return int(np.flatnonzero(column < 128)[-1])
+
+    assert bottom_line(img[:, 10]) == bottom_line(img[:, 79]) == 51
+    # the line rises towards the left edge: row y shows source row y + 0.8 (59 - y) t, t = (80 - x) / 80
+    assert bottom_line(out[:, 79]) == 51 and 40 < bottom_line(out[:, 40]) < 51
+    assert bottom_line(out[:, 10]) < bottom_line(out[:, 40])
+    assert np.array_equal(out[-1, :], img[-1, :])  # the bottom row stays (the stretch is anchored there)
+    slanted = D.bend(img, reach=80, lift=0.8, power=1.0, slant=0.5)
+    assert np.array_equal(slanted[:, 80:], img[:, 80:]) and not np.array_equal(slanted, out)
 
 
 def test_named_configs():
     assert D.DistortionConfig() == D.FITTED == D.config_named("fitted") == D.MEASURED_CAMERA_PRIMUS
     assert D.config_named("literal").spread == (2.0, 2.0) and D.LITERAL.motion_probability == 1.0
     assert D.config_named("calibrated").spread == (0.0, 0.0)
+    assert D.LITERAL.bend_probability == D.CALIBRATED.bend_probability == 0.0  # the recipe has no bend
+    assert D.LITERAL.spread_probability == D.CALIBRATED.spread_probability == 0.0
     for name, config in D.CONFIGS.items():
         assert isinstance(config, D.DistortionConfig), name  # each passed DistortionConfig's validation
     with pytest.raises(ValueError, match="unknown distortion config"):
@@ -332,6 +372,10 @@ def test_config_rejects_bad_ranges():
         D.DistortionConfig(median=(-1.0, 1.0))
     with pytest.raises(ValueError, match="motion_probability"):
         D.DistortionConfig(motion_probability=1.5)
+    with pytest.raises(ValueError, match="bend_probability"):
+        D.DistortionConfig(bend_probability=-0.1)
+    with pytest.raises(ValueError, match="bend_lift"):
+        D.DistortionConfig(bend_lift=(0.9, 0.5))
 
 
 def test_distort_rejects_bad_input():
