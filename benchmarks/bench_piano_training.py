@@ -1,47 +1,66 @@
-"""Training speed of the piano networks on this machine, and what the paper's grids would cost on a GPU.
+"""Training speed of the piano networks: this code against an earlier version, side by side; GPU projections.
 
-    python benchmarks/bench_piano_training.py [--threads 1] [--steps 5] [--batch 64] [--maps 96] [--out r.json]
+    python benchmarks/bench_piano_training.py compare [--ref HEAD] [--maps 16] [--rounds 4] [--steps 20] [--out r.json]
+    python benchmarks/bench_piano_training.py project [--threads 1] [--steps 5] [--batch 64] [--maps 96] [--out r.json]
 
-**Measured** (here, on the CPU): for each network (ICASSP19 for reference, hard sharing, cross-stitch full and
-detached) one SGD-Nesterov update at batch 64 on random inputs of the real shape (11 × 144) — forward, the five
-task losses, backward, step — timed over ``--steps`` updates after one warm-up; reported as training frames/s.
-Data loading is not included (a cached batch reads in about a millisecond, see ``mtlnb.piano.data``).
+**compare** (the default) times one SGD-Nesterov update of the mini profile's networks (hard sharing at ``--maps``
+stem maps, cross-stitch "full" with half of them per column; batch 64, η 0.01) with the working tree's
+:mod:`mtlnb.piano` and with the package of git revision ``--ref`` (``git archive <ref> mtlnb``, extracted into a
+temporary folder), each in its own subprocess on one torch thread (``PYTHONPATH`` chooses the version), old and new
+alternating over ``--rounds`` rounds (old, new, new, old, ...) so that a drift of the shared machine hits both.  An
+update is what the training loop does: a batch read from a feature cache (random frames of a synthetic cache in
+the real layout, 20 pieces of 3,050 frames as in mini), the task's loss, backward, the optimiser step, with the
+allocator set as the version's training entry points set it.  Printed per network: per-update seconds, wall clock
+and CPU time of the process (medians over all timed updates of all rounds; on a shared machine the CPU time is the
+steadier one), of old and new and their ratios, and the largest relative difference between the two versions'
+losses over the first updates from the same seed (the same training, to float rounding).
 
-**Counted**: forward FLOPs per frame with ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add of
-the convolutions, linear layers and cross-stitch einsums); a training update costs ≈ 3 × forward (backward ≈ 2 ×
-forward).  The counter's own backward figures are not used: it over-counts grouped-convolution backward passes
-(the cross-stitch columns), giving ~6.9 × forward.
-
-**Projected** (not measured; no GPU was lent to this build): GPU-hours of the paper's grids, 680,000 updates per
-configuration (§V) plus, on our reading of "20.000 × 34", 34 validation passes over MAESTRO v1's validation split
-(15.3 h of audio = 2.75 M frames, forward only), for 22 hard-sharing configurations (Tables I/II) and 8 cross-stitch
-ones (Tables III/IV).  Assumed: the GPU sustains ``--utilisation`` (default 30 %) of its FP32 peak on these small
-convolutions, and an update never takes less than ``--floor-ms`` (default 2 ms: kernel launches and the Python
-loop at batch 64).  Peaks: Tesla K40 (the paper's GPU) 4.29 TFLOPS, H100 SXM 67 TFLOPS (FP32, no tensor cores;
-with TF32 tensor cores or bf16 autocast the loop's default on CUDA, the compute part shrinks several-fold and the
-floor dominates).  Diverged runs and restarts (the paper's "repeated restarts") are not counted.
+**project** (the earlier report) measures the networks at ``--maps`` on random inputs — forward, the five task
+losses, backward, step — counts forward FLOPs per frame (``torch.utils.flop_counter``: 2 per multiply-add of the
+convolutions, linear layers and cross-stitch products; a training update ≈ 3 × forward) and projects GPU-hours of
+the paper's grids: 680,000 updates per configuration (§V) plus, on our reading of "20.000 × 34", 34 validation
+passes over MAESTRO v1's validation split (15.3 h = 2.75 M frames), for 22 hard-sharing and 8 cross-stitch
+configurations, assuming the GPU sustains ``--utilisation`` (default 30 %) of its FP32 peak and an update never
+takes less than ``--floor-ms`` (default 2 ms).  Peaks: Tesla K40 (the paper's GPU) 4.29 TFLOPS, H100 SXM 67 TFLOPS
+(FP32).  The FLOP counter's own backward figures are not used: it over-counts grouped-convolution backward passes.
 """
 
 from __future__ import annotations
 
-import argparse
-import platform
-import time
+import os
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
+# One core: set before torch loads its thread pools (the workers inherit it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from _gpu_projection import H100_SXM_FP32, TESLA_K40_FP32, gpu_seconds
-from mtlnb.piano import cross_stitch as CS, networks as P
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHS = ("hard", "cross_stitch")  # the mini grid's two kinds of network (cross-stitch: full, balanced)
+CACHE_PIECES, CACHE_FRAMES = 20, 3050  # mini's training split: 20 pieces of 60 s (+ ring-out) at 50 fps
 
 UPDATES = 680_000  # per configuration (§V)
 EVALS = 34  # validation passes per configuration (our reading of "20.000 × 34")
 VAL_FRAMES = 15.3 * 3600 * 50  # MAESTRO v1 validation split: 15.3 h at 50 fps (Hawthorne et al. 2019, Table 1)
 CONFIGS = {"hard": 22, "cross_stitch_full": 4, "cross_stitch_detached": 4}  # Tables I+II, III+IV (2 × 2 each)
-GPUS = {"Tesla K40 (paper)": TESLA_K40_FP32, "H100 SXM (FP32)": H100_SXM_FP32}  # FP32 peak FLOP/s
+
+
+# ------------------------------------------------------------------------------------- project: FLOPs and GPUs
 
 
 def networks(maps: int | None) -> dict[str, torch.nn.Module]:
+    from mtlnb.piano import cross_stitch as CS, networks as P
+
     hard = P.HARD_SHARING if maps is None else P.HARD_SHARING.with_maps(maps)
     cs = CS.CROSS_STITCH if maps is None else CS.CROSS_STITCH.with_maps(maps // 2)
     return {"icassp19 (3 heads)": P.HardSharingNet(P.ICASSP19), "hard": P.HardSharingNet(hard),
@@ -51,6 +70,8 @@ def networks(maps: int | None) -> dict[str, torch.nn.Module]:
 
 def forward_flops(model: torch.nn.Module, batch: int) -> float:
     """Forward FLOPs per frame (eval mode: the noise layers' elementwise work is not counted anyway)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(torch.zeros(batch, 11, 144))
@@ -59,6 +80,8 @@ def forward_flops(model: torch.nn.Module, batch: int) -> float:
 
 def time_updates(model: torch.nn.Module, batch: int, steps: int) -> float:
     """Seconds per SGD-Nesterov update, mean over ``steps`` after one warm-up."""
+    from mtlnb.piano import networks as P
+
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     x = torch.randn(batch, 11, 144)
@@ -79,8 +102,12 @@ def time_updates(model: torch.nn.Module, batch: int, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def project(argv: list[str]) -> dict:
+    """The ``project`` command (module docstring)."""
+    from _gpu_projection import H100_SXM_FP32, TESLA_K40_FP32, gpu_seconds
+
+    gpus = {"Tesla K40 (paper)": TESLA_K40_FP32, "H100 SXM (FP32)": H100_SXM_FP32}  # FP32 peak FLOP/s
+    parser = argparse.ArgumentParser(prog="bench_piano_training.py project")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: see the report on sharing)")
     parser.add_argument("--steps", type=int, default=5, help="timed updates per network")
     parser.add_argument("--batch", type=int, default=64, help="minibatch (the paper: 64)")
@@ -91,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    from mtlnb.piano import networks as P
 
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{args.threads} thread(s), batch {args.batch}")
@@ -109,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{EVALS} validations of {VAL_FRAMES / 1e6:.2f} M frames; assumed {args.utilisation:.0%} of FP32 peak, "
           f">= {args.floor_ms:g} ms per update):")
     projection = {}
-    for gpu, peak in {**GPUS, "this CPU (measured speed)": None}.items():
+    for gpu, peak in {**gpus, "this CPU (measured speed)": None}.items():
         total = 0.0
         for name, n_configs in CONFIGS.items():
             r = results["networks"][name]
@@ -127,12 +155,157 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {gpu:<28} per configuration: {per};  all 30 configurations: {total:,.0f} h")
     results["projection_hours"] = projection
     results["assumptions"] = {"updates": UPDATES, "evals": EVALS, "val_frames": VAL_FRAMES, "configs": CONFIGS,
-                              "gpu_fp32_peak": GPUS, "utilisation": args.utilisation, "floor_ms": args.floor_ms}
+                              "gpu_fp32_peak": gpus, "utilisation": args.utilisation, "floor_ms": args.floor_ms}
     if args.out:
         from mtlnb.core import io
 
         io.write_json(args.out, results)
     return results
+
+
+# ---------------------------------------------------------------------------------- compare: old against new
+
+
+def synthetic_cache(folder: Path, seed: int = 0) -> Path:
+    """A feature cache in :mod:`mtlnb.piano.data`'s layout (manifest, per piece ``spectrogram.npy`` float32
+    (T, 144) and ``targets.npy`` uint8 (T, 353)) with random content: what a batch read costs, not what it means.
+    ``CACHE_PIECES`` training pieces of ``CACHE_FRAMES`` frames and one validation piece."""
+    from mtlnb.core import io
+    from mtlnb.piano import data as piano_data
+
+    rng = np.random.default_rng(seed)
+    pieces = {}
+    for i in range(CACHE_PIECES + 1):
+        pid = f"piece{i:02d}"
+        (folder / pid).mkdir(parents=True, exist_ok=True)
+        np.save(folder / pid / "spectrogram.npy", rng.random((CACHE_FRAMES, 144), dtype=np.float32) * 2)
+        targets = np.zeros((CACHE_FRAMES, 353), dtype=np.uint8)  # packed: onsets, frames, offsets, velocity, sustain
+        frames = rng.random((CACHE_FRAMES, 88)) < 0.05  # sparse notes; onsets and offsets sparser still
+        targets[:, 0:88] = frames & (rng.random((CACHE_FRAMES, 88)) < 0.2)
+        targets[:, 88:176] = frames
+        targets[:, 176:264] = frames & (rng.random((CACHE_FRAMES, 88)) < 0.2)
+        targets[:, 264:352] = frames * rng.integers(1, 128, (CACHE_FRAMES, 88))  # velocity 1..127 where sounding
+        targets[:, 352] = rng.integers(0, 128, CACHE_FRAMES)  # CC64
+        np.save(folder / pid / "targets.npy", targets)
+        pieces[pid] = {"split": "train" if i < CACHE_PIECES else "validation", "n_frames": CACHE_FRAMES,
+                       "fingerprint": []}
+    io.write_json(folder / piano_data.MANIFEST, {"settings": piano_data.SETTINGS.to_dict(),
+                                                 "dataset_root": str(folder), "pieces": pieces, "left_out": {}})
+    return folder
+
+
+def worker(argv: list[str]) -> None:
+    """One version's timing (run under that version's ``PYTHONPATH``): prints a JSON line."""
+    parser = argparse.ArgumentParser(prog="bench_piano_training.py worker")
+    parser.add_argument("--arch", choices=ARCHS, required=True)
+    parser.add_argument("--maps", type=int, required=True)
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--cache", required=True)
+    parser.add_argument("--lr", type=float, default=0.01)  # η of Tables I/III: no divergence on random data
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    import mtlnb
+    from mtlnb.piano import data as piano_data, training
+
+    keep = getattr(training, "keep_freed_memory", None)  # what the version's run_grid / lr_range_test do first
+    allocator = bool(keep()) if keep else False
+    cache = piano_data.open_cache(args.cache, check=False)
+    dataset = piano_data.PianoFrameBatches(cache, "train")
+    spec = training.ModelSpec(args.arch, maps=args.maps) if args.arch == "hard" else \
+        training.ModelSpec("cross_stitch", "full", "balanced", args.maps)
+    torch.manual_seed(0)
+    model = spec.build().train()
+    task = training.PianoTask()
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True)
+    batches = piano_data.RandomBatches(len(dataset), 64, args.warmup + args.steps, seed=0)
+    torch.manual_seed(1)  # the noise stream (the loop seeds it when training starts)
+    losses, seconds, cpu = [], [], []
+    for step, idx in enumerate(batches):
+        t0, c0 = time.perf_counter(), time.process_time()
+        batch = task.collate(dataset.__getitems__(idx))  # as the DataLoader of the training loop
+        loss = task.loss(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        if step >= args.warmup:
+            seconds.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    print(json.dumps({"package": str(Path(mtlnb.__file__).parent), "allocator": allocator, "seconds": seconds,
+                      "cpu_seconds": cpu, "losses": losses, "parameters": sum(p.numel() for p in model.parameters())}))
+
+
+def extract(ref: str, folder: Path) -> Path:
+    """``git archive <ref> mtlnb`` extracted into ``folder``; returns the folder (a ``PYTHONPATH`` entry)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "mtlnb"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+def run_worker(pythonpath: Path, arch: str, maps: int, steps: int, cache: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(pythonpath), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "worker", "--arch", arch, "--maps",
+                          str(maps), "--steps", str(steps), "--cache", str(cache)], env=env, cwd=str(pythonpath),
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(argv: list[str]) -> dict:
+    """The ``compare`` command (module docstring)."""
+    parser = argparse.ArgumentParser(prog="bench_piano_training.py compare")
+    parser.add_argument("--ref", default="HEAD", help="git revision of the old code (default HEAD)")
+    parser.add_argument("--maps", type=int, default=16, help="hard net's stem maps (mini: 16; cross-stitch: half)")
+    parser.add_argument("--rounds", type=int, default=4, help="old/new pairs per network, alternating")
+    parser.add_argument("--steps", type=int, default=20, help="timed updates per worker (after 3 warm-up ones)")
+    parser.add_argument("--arch", choices=ARCHS, action="append", help="network(s); default both")
+    parser.add_argument("--out", default=None, help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    archs = args.arch or list(ARCHS)
+    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread, "
+          f"batch 64, {args.maps} maps; old = git {args.ref}, new = working tree; {args.rounds} rounds x "
+          f"{args.steps} updates per version and network")
+    results = {"ref": args.ref, "maps": args.maps, "rounds": args.rounds, "steps": args.steps, "networks": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-piano-") as tmp:
+        (Path(tmp) / "old").mkdir()
+        old_root = extract(args.ref, Path(tmp) / "old")
+        cache = synthetic_cache(Path(tmp) / "cache")
+        versions = {"old": old_root, "new": ROOT}
+        for arch in archs:
+            runs = {"old": [], "new": []}
+            for r in range(args.rounds):
+                for name in (("old", "new") if r % 2 == 0 else ("new", "old")):
+                    runs[name].append(run_worker(versions[name], arch, args.maps, args.steps, cache))
+            sec = {k: statistics.median([s for run in v for s in run["seconds"]]) for k, v in runs.items()}
+            cpu = {k: statistics.median([s for run in v for s in run["cpu_seconds"]]) for k, v in runs.items()}
+            pairs = [statistics.median(o["seconds"]) / statistics.median(n["seconds"])
+                     for o, n in zip(runs["old"], runs["new"])]
+            lo, ln = np.array(runs["old"][0]["losses"]), np.array(runs["new"][0]["losses"])
+            rel = float(np.max(np.abs(lo - ln) / np.abs(lo)))
+            results["networks"][arch] = {"old_seconds_per_update": sec["old"], "new_seconds_per_update": sec["new"],
+                                         "ratio": sec["old"] / sec["new"], "round_ratios": pairs,
+                                         "old_cpu_seconds_per_update": cpu["old"],
+                                         "new_cpu_seconds_per_update": cpu["new"], "cpu_ratio": cpu["old"] / cpu["new"],
+                                         "max_relative_loss_difference": rel, "losses_old": lo.tolist(),
+                                         "losses_new": ln.tolist(), "allocator_new": runs["new"][0]["allocator"],
+                                         "parameters": runs["new"][0]["parameters"]}
+            print(f"{arch:<13} wall: old {sec['old']:.3f} s/update, new {sec['new']:.3f} s/update, "
+                  f"{sec['old'] / sec['new']:.2f}x (rounds {min(pairs):.2f}-{max(pairs):.2f}x);  CPU: old "
+                  f"{cpu['old']:.3f}, new {cpu['new']:.3f}, {cpu['old'] / cpu['new']:.2f}x;  losses of "
+                  f"{len(lo)} updates from one seed: max relative difference {rel:.1e}", flush=True)
+    if args.out:
+        from mtlnb.core import io
+
+        io.write_json(args.out, results)
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv.pop(0) if argv and argv[0] in ("compare", "project", "worker") else "compare"
+    if command == "worker":
+        return worker(argv)
+    return project(argv) if command == "project" else compare(argv)
 
 
 if __name__ == "__main__":

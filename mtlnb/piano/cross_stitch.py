@@ -17,6 +17,11 @@ combination ``z̃_m = Σ_j α_mj z_j`` of all columns' block outputs.  Input and
   which is the same function and parameter count as five separate convolutions, in one call.  The input
   BatchNorm2d(1) is shared (it normalises the common input; per column it would only add four affine pairs).
   Glorot fans of the grouped convolutions are those of one column's convolution.
+- Fast path and reference (as :mod:`mtlnb.piano.networks`): ``forward`` uses the networks' fast blocks and, for
+  one α per task pair, one autograd node per unit (:class:`_TaskStitch`: a batched 5×5 matrix product forward,
+  two backward); :meth:`CrossStitchNet.reference` and :meth:`CrossStitchUnit.reference` run the plain modules and
+  the ``einsum`` of the formula above, the definition the tests compare against.  Per-channel α always take the
+  ``einsum``.
 
 Parameter counts (five heads; :func:`mtlnb.piano.networks.count_parameters`): hard sharing 863,557; cross-stitch
 at 48 maps 956,825 (+10.8 %: the paper's "roughly comparable"; with α per channel 961,525).  :func:`matched_maps`
@@ -34,6 +39,34 @@ MODES = ("full", "detached")  # gradients through every term, or not across colu
 INITS = ("balanced", "imbalanced")  # α = 1/M, or 0.9 on the diagonal and 0.1 elsewhere
 ALPHAS = ("task", "channel")  # one α per task pair, or per task pair and channel
 CROSS_STITCH = networks.HARD_SHARING.with_maps(48)  # one cross-stitch column: "reduced from 96 to 48" (§IV)
+
+
+class _TaskStitch(torch.autograd.Function):
+    """``out[b] = α @ z[b]`` for ``z`` (B, M, K), α (M, M): one cross-stitch unit with one α per task pair.
+
+    Backward: ``∂L/∂α = Σ_b g[b] @ z[b]ᵀ`` in both modes; ``∂L/∂z[b] = αᵀ @ g[b]`` (full) or ``diag(α) · g[b]``
+    (detached: only the own column's term passes a gradient, as ``z_j.detach()`` for j ≠ m in the formula).
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, alpha: torch.Tensor, detached: bool) -> torch.Tensor:
+        ctx.save_for_backward(z, alpha)
+        ctx.detached = detached
+        return torch.matmul(alpha.to(z.dtype).expand(z.shape[0], -1, -1), z)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        z, alpha = ctx.saved_tensors
+        a = alpha.to(z.dtype)
+        grad_z = grad_alpha = None
+        if ctx.needs_input_grad[0]:
+            if ctx.detached:
+                grad_z = grad * torch.diagonal(a)[None, :, None]
+            else:
+                grad_z = torch.matmul(a.t().expand(z.shape[0], -1, -1), grad)
+        if ctx.needs_input_grad[1]:
+            grad_alpha = torch.bmm(grad, z.transpose(1, 2)).sum(0).to(alpha.dtype)
+        return grad_z, grad_alpha, None
 
 
 class CrossStitchUnit(nn.Module):
@@ -66,11 +99,30 @@ class CrossStitchUnit(nn.Module):
         self.register_buffer("_off", (1 - eye)[:, :, None], persistent=False)  # masks the cross-task terms
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """``z`` (B, M·C, H, W) in any memory order → the stitched maps, same shape and memory order."""
         b, mc, h, w = z.shape
         m, c = self.n_tasks, self.channels
         if mc != m * c:
             raise ValueError(f"CrossStitchUnit: expected {m}·{c} = {m * c} channels, got {mc}")
-        zs = z.view(b, m, c, h, w)
+        if self.granularity == "channel":
+            return self.reference(z)
+        # The unit mixes whole columns: any memory order in which each column's C·H·W values are one block works.
+        # A bins-major tensor (mtlnb.piano.networks.conv2d_bins_major) is such an order with H and W swapped.
+        swapped = not z.is_contiguous() and z.transpose(2, 3).is_contiguous()
+        flat = (z.transpose(2, 3) if swapped else z.contiguous()).reshape(b, m, c * h * w)
+        out = _TaskStitch.apply(flat, self.alpha, self.mode == "detached")
+        if swapped:
+            return out.view(b, mc, w, h).transpose(2, 3)
+        return out.view(b, mc, h, w)
+
+    def reference(self, z: torch.Tensor) -> torch.Tensor:
+        """The formula as an ``einsum`` over the (B, M, C, H, W) view (the definition the fast path is tested
+        against)."""
+        b, mc, h, w = z.shape
+        m, c = self.n_tasks, self.channels
+        if mc != m * c:
+            raise ValueError(f"CrossStitchUnit: expected {m}·{c} = {m * c} channels, got {mc}")
+        zs = z.reshape(b, m, c, h, w)
         a = self.alpha if self.granularity == "channel" else self.alpha[:, :, None].expand(m, m, c)
         if self.mode == "full":
             out = torch.einsum("mjc,bjchw->bmchw", a, zs)
@@ -119,9 +171,18 @@ class CrossStitchNet(networks.PianoNet):
         self.heads = nn.ModuleDict({t: networks.TaskHead(config, t, c_in) for t in config.tasks})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = networks.normalised_input(self.input_norm, networks.as_input(x, self.config))
+        for i, (block, unit) in enumerate(zip(self.blocks, self.units)):
+            conv, std, sigma = networks.block_parts(block)
+            weight, bias = networks.first_conv_params(self.input_norm, conv) if i == 0 else (conv.weight, conv.bias)
+            c = networks.conv2d_bins_major(z, weight, bias, groups=conv.groups)
+            z = unit(networks.elu_noise(c, std, sigma, self.training))
+        return networks.heads_forward(self.heads, z, self.training, groups=len(self.config.tasks))
+
+    def reference(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.input_norm(networks.as_input(x, self.config))
         for block, unit in zip(self.blocks, self.units):
-            z = unit(block(z))
+            z = unit.reference(block(z))
         columns = z.chunk(len(self.config.tasks), dim=1)
         return {t: head(columns[i]) for i, (t, head) in enumerate(self.heads.items())}
 

@@ -8,17 +8,42 @@ MAESTRO itself (about 100 GB) is out of reach here, so :func:`generate` writes a
     <root>/synthetic/synthetic-00000.wav      44.1 kHz mono 16-bit, rendered with FluidSynth
     <root>/synthetic.json                     the seed and settings, so that a resumed run cannot mix two datasets
 
-Each piece is tonal music with performance features the targets need (:func:`compose`):
+Two generators, chosen by :class:`PerformanceConfig`'s ``style`` (named configurations in :data:`CONFIGS`):
+
+``"pianist"`` (the default, :data:`CONFIG`) plays like MAESTRO's pianists.  Its numbers are tuned so that, measured
+with :mod:`mtlnb.piano.performance_stats` (pretty_midi, key-release note lengths, pedal down at CC64 >= 64), a set of
+pieces matches real MAESTRO performances in note density (~7.5 notes/s), median key-release length (~0.19 s),
+polyphony while sounding (~2.2), velocity spread (std within a piece ~14) and pedal-down time (~54 %).  Per piece (:func:`compose`):
 
 - a key (major or harmonic minor), 3/4 or 4/4, a chord progression (a Markov chain over the diatonic triads,
   each phrase opening on I and closing with a cadence), one or two chords per bar;
-- per phrase one texture: melody with accompaniment (bass + off-beat chords), block chords, arpeggios, or a
-  melody over an Alberti bass; legato or staccato articulation;
-- tempo 60-160 bpm with rubato (a smooth tempo curve per phrase, a ritardando into each cadence) and onset jitter;
-- velocities following phrase dynamics (a crescendo-decrescendo arch around a drifting level), melody above the
-  accompaniment, accented downbeats;
-- a continuous sustain-pedal curve: CC64 ramps every 10 ms, released just after each harmony change and pressed
-  again to a full or half-pedal depth (40-100) in pedalled phrases.
+- per phrase one of :data:`PIANIST_TEXTURES`: a melody over a broken-chord left hand (nocturne), four-part block
+  chords (chorale), running arpeggios, a melody over an Alberti bass, scale runs over bass and chords, a waltz-like
+  bass-chord-chord; the running voice moves at 5-10.5 notes per second whatever the tempo (a pianist's
+  passage-work), the melody in cells of quarters to sixteenths;
+- articulation per phrase (legato, portato, staccato), and under the pedal the left hand and the chords let go of
+  the keys early, as pianists do (the pedal holds the sound): most key-release lengths are short;
+- timing: a tempo curve with rubato and phrase-final ritardandi, onset jitter, the melody leading its chord by a
+  few ms and occasionally rolled chords;
+- velocities: a piece level, phrase levels that drift around it, a swell (crescendo to a peak, then diminuendo)
+  per phrase, melody above accompaniment, metric and occasional sforzando accents, a pianist's note-to-note spread;
+- the sustain pedal as a Disklavier records it: CC64 ramps every 10 ms, "legato pedalling" (the pedal lifted
+  just after each harmony change and pressed again), some changes only part-way up, depths mostly between 64
+  and 100 (a real pedal is seldom pushed to 127), some half-pedal presses below 64, small wobbles while held,
+  and dry (pedal-free) phrases, most of them scale runs and staccato phrases.
+
+``"simple"`` is the first generator (``CONFIGS["simple"]``, the same music for a seed as before): the same keys,
+metres and progressions with melody-and-accompaniment, block-chord, arpeggio and Alberti textures, slower and
+longer notes (about 5 notes/s, median key-release length 0.3-0.4 s, polyphony 2.5-2.8, a velocity std of ~11
+within a piece) and full or half pedal presses at every harmony change.
+
+Real musical material (music21's bundled corpus, performed with humanised timing, dynamics and pedalling) was
+weighed and left out.  Beside its few hundred four-part Bach chorales the corpus holds little keyboard music, and
+chorales played as written move in even quarter notes: slower and longer than MAESTRO's notes (the very statistics
+this module is tuned on) unless the performance adds figuration, i.e. a generator again.  Against that, music21 is
+a large install (the corpus ships inside the package) with dependencies of its own, parses scores slowly (a full
+object model per score) and its parsed output may change with its version, which a seed-determined dataset cannot
+have.
 
 Choices where no paper speaks (the authors used MAESTRO): the musical rules above; FluidSynth's piano treats
 CC64 as on/off at 64, so half-pedal values shape the targets but not the sound; pieces are ``seconds`` long
@@ -51,8 +76,9 @@ from mtlnb.piano import maestro
 from mtlnb.core.synthesis import Renderer
 
 SETTINGS_FILE = "synthetic.json"
-GENERATOR_VERSION = 1  # bump when the music a seed produces changes
-TEXTURES = ("melody", "chords", "arpeggio", "alberti")
+GENERATOR_VERSION = 2  # bump when the music a seed produces changes
+TEXTURES = ("melody", "chords", "arpeggio", "alberti")  # the simple generator's
+PIANIST_TEXTURES = ("nocturne", "chorale", "arpeggio", "alberti", "scales", "waltz")
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 11)  # harmonic minor: a major dominant for the cadences
 # Diatonic progressions (scale degree of the chord root, 0 = I): common-practice moves, each target equally likely.
@@ -65,23 +91,38 @@ _RHYTHMS = {  # melody rhythms per bar, in beats
 
 @dataclass(frozen=True)
 class PerformanceConfig:
-    """Settings of the synthetic performances."""
+    """Settings of the synthetic performances; fields marked (simple) or (pianist) are read by that style only."""
 
+    style: str = "pianist"  # which generator (STYLES): "pianist" (tuned to MAESTRO) or "simple" (the first one)
     tempo: tuple[float, float] = (60.0, 160.0)  # bpm range, one tempo drawn per piece (MAESTRO's typical range)
     rubato: float = 0.06  # amplitude of the smooth per-phrase tempo curve, relative: audible but not erratic
     ritardando: float = 0.3  # slow-down at the end of each phrase, relative: marks the cadences
     timing_jitter: float = 0.008  # s, std of per-note onset noise: chords are not perfectly together
     phrase_bars: int = 4  # bars per phrase: the unit of dynamics, texture, pedal use and cadences
-    dynamics: tuple[int, int] = (30, 90)  # range of the phrase's base velocity (melody +10, arch +5..20): pp .. ff
-    pedal_probability: float = 0.75  # share of phrases played with pedal; the rest give pedal-free targets
-    half_pedal: tuple[int, int] = (40, 100)  # CC64 depth range of half-pedal presses (the others are 110-127)
+    dynamics: tuple[int, int] = (30, 90)  # (simple) range of the phrase's base velocity (melody +10, arch +5..20)
+    pedal_probability: float = 0.85  # share of phrases played with pedal (pianist: scale runs, staccato less)
+    half_pedal: tuple[int, int] = (35, 64)  # CC64 depth range of half-pedal presses (simple: 40-100)
+    # (pianist) Notes per second of a phrase's running voice, drawn per phrase: MAESTRO's passage-work is ~4-12.
+    note_rate: tuple[float, float] = (5.0, 10.5)
+    velocity: tuple[float, float] = (64.0, 4.5)  # (pianist) mean and std of a piece's base velocity
+    phrase_drift: float = 8.0  # (pianist) std of a phrase's level around the piece's (velocity steps)
+    swell: tuple[float, float] = (8.0, 22.0)  # (pianist) range of a phrase's crescendo-diminuendo height
+    note_spread: float = 10.0  # (pianist) std of note-to-note velocity noise: a pianist's unevenness
+    accent_probability: float = 0.05  # (pianist) share of onsets played sforzando (+8..18)
+    pedal_depths: tuple[float, float, float] = (0.6, 0.25, 0.15)  # (pianist) P(64-100), P(full 100-127), P(half)
     tail: float = 1.0  # s of audio after the last MIDI event, so that the final chord rings out
     sample_rate: int = 44100  # Hz, the piano study's rate
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train / validation / test shares, like MAESTRO's
     resolution: int = 480  # MIDI ticks per quarter note at 120 bpm: ~1 ms timing grid
 
 
-CONFIG = PerformanceConfig()
+STYLES = ("pianist", "simple")
+CONFIGS = {
+    "pianist": PerformanceConfig(),
+    # The first generator with its original settings: the same music for a seed as before "pianist" existed.
+    "simple": PerformanceConfig(style="simple", pedal_probability=0.75, half_pedal=(40, 100)),
+}
+CONFIG = CONFIGS["pianist"]  # the default of compose() and generate()
 
 
 # ---------------------------------------------------------------------------------------------------- composition
@@ -307,12 +348,323 @@ def _to_midi(midi_notes: list[list], cc: list[tuple[float, int]], description: s
     return pm
 
 
+# ------------------------------------------------------------------------------------------- the pianist generator
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    """How one phrase of the pianist generator is played (:func:`_plan_phrases`)."""
+
+    texture: str  # one of PIANIST_TEXTURES
+    unit: float  # beats per note of the running voice (_UNITS: 1 down to 1/8)
+    articulation: str  # "legato", "portato" or "staccato"
+    pedalled: bool  # played with the sustain pedal
+
+
+_UNITS = (1.0, 0.5, 1 / 3, 0.25, 1 / 6, 0.125)  # subdivisions of the beat a running voice may move in
+_ARTICULATIONS = {"legato": 0.55, "portato": 0.3, "staccato": 0.15}  # phrase shares
+# Key-release length / written length per articulation and role (uniform ranges).  Under the pedal the bass and
+# the chords are let go early (the pedal holds their sound): _PEDALLED_RELEASE replaces their ranges there.
+_RELEASE = {
+    "legato": {"melody": (0.9, 1.05), "figure": (0.9, 1.15), "inner": (0.65, 0.95), "bass": (0.7, 1.0)},
+    "portato": {"melody": (0.6, 0.85), "figure": (0.65, 0.9), "inner": (0.45, 0.75), "bass": (0.4, 0.8)},
+    "staccato": {"melody": (0.3, 0.5), "figure": (0.35, 0.6), "inner": (0.2, 0.45), "bass": (0.25, 0.5)},
+}
+_PEDALLED_RELEASE = {"inner": (0.4, 0.8), "bass": (0.3, 0.7)}
+_ROLE_GAIN = {"melody": 7.0, "figure": -1.0, "inner": -6.0, "bass": 1.0}  # velocity steps: melody sings out
+# Melody rhythm cells (beats), with weights for slow beats (> 0.5 s) and fast ones: sixteenths at a fast tempo
+# would outrun the running voice.
+_CELLS = ((1.0,), (0.5, 0.5), (0.75, 0.25), (0.25, 0.25, 0.5), (0.5, 0.25, 0.25), (0.25,) * 4, (1 / 3,) * 3,
+          (2.0,))
+_CELL_WEIGHTS = {"slow": (2, 3, 1, 1.5, 1.5, 1.5, 0.5, 1), "fast": (3, 3, 1, 0.3, 0.3, 0.2, 0.4, 1.5)}
+
+
+def _unit(rng: np.random.Generator, bpm: float, config: PerformanceConfig) -> float:
+    """The subdivision of the beat whose note rate (notes/s at ``bpm``) is nearest a rate drawn from
+    ``config.note_rate``."""
+    rate = rng.uniform(*config.note_rate)
+    units = np.array(_UNITS)
+    return float(units[np.argmin(np.abs(bpm / 60 / units - rate))])
+
+
+def _plan_phrases(rng: np.random.Generator, f: _Frame, config: PerformanceConfig) -> list[_Phrase]:
+    """Texture, running-voice unit, articulation and pedal of every phrase.  Scale runs and staccato phrases are
+    mostly dry; a texture is often kept for the next phrase (pieces have sections)."""
+    plans: list[_Phrase] = []
+    texture = str(rng.choice(PIANIST_TEXTURES))
+    n = len(range(0, f.n_bars, config.phrase_bars))
+    # Stratified uniforms (one per 1/n of [0, 1), shuffled): each phrase is pedalled with the configured
+    # probability, but a piece's share of pedalled phrases varies less than with independent draws.
+    u = (rng.permutation(n) + rng.random(n)) / n
+    for i in range(n):
+        if plans and rng.random() < 0.5:
+            texture = str(rng.choice(PIANIST_TEXTURES))
+        articulation = str(rng.choice(list(_ARTICULATIONS), p=list(_ARTICULATIONS.values())))
+        dry = texture == "scales" or articulation == "staccato"
+        pedalled = bool(u[i] < config.pedal_probability * (0.4 if dry else 1.0))
+        plans.append(_Phrase(texture, _unit(rng, f.bpm, config), articulation, pedalled))
+    return plans
+
+
+def _voicing(pcs, top: int, n: int) -> list[int]:
+    """``n`` chord tones in close position whose highest is the chord tone nearest ``top``."""
+    tones = _pitches(pcs, top - 14, top + 4)
+    top = int(tones[np.argmin(np.abs(tones - top))])
+    return [int(p) for p in tones[tones <= top][-n:]]
+
+
+def _melody_line(rng, start: float, beats: float, f: _Frame, chord_at, prev: int) -> tuple[list, int]:
+    """A melody over ``beats`` beats from ``start``: rhythm cells per beat, chord tones on the beats, steps and a
+    few leaps in between, a long last note; returns notes (beat, beats, pitch) and the last pitch."""
+    line = _pitches(f.scale, 60, 88)
+    weights = np.array(_CELL_WEIGHTS["slow" if 60 / f.bpm > 0.5 else "fast"], dtype=float)
+    notes, pos, beat, end = [], int(np.argmin(np.abs(line - prev))), start, start + beats
+    while beat < end - 1e-9:
+        left = end - beat
+        if left <= 2:  # the phrase's last note: held to its end
+            cell = (left,)
+        else:
+            cell = _CELLS[rng.choice(len(_CELLS), p=weights / weights.sum())]
+        for dur in cell:
+            if float(beat).is_integer() and rng.random() < 0.7:
+                tones = np.flatnonzero(np.isin(line % 12, chord_at(beat)))
+                pos = int(tones[np.argmin(np.abs(tones - pos - rng.integers(-2, 3)))])
+            else:
+                step = rng.choice([-4, -2, -1, -1, 1, 1, 2, 3])
+                pos = int(np.clip(pos + step, 0, len(line) - 1))
+            notes.append((beat, dur, int(line[pos])))
+            beat += dur
+    return notes, int(line[pos])
+
+
+def _figure(rng, texture: str, start: float, length: float, pcs, root_pc: int, unit: float, top: int) -> list:
+    """The accompaniment (and, for arpeggios and scale runs, the running voice) over one chord:
+    (beat, beats, pitch, role) with roles "bass", "inner" (chord notes) and "figure" (a running voice)."""
+    bass = int(rng.choice(_pitches([root_pc], 31, 50)))
+    out = []
+    if texture == "nocturne":  # a broken chord from the bass up and back in the left hand, at most in eighths
+        lh_unit = unit if unit >= 0.5 else 2 * unit
+        tones = _pitches(pcs, bass + 3, bass + 20)[:4]
+        cycle = np.concatenate([[bass], tones, tones[-2:0:-1]])
+        out += [(b, lh_unit, int(cycle[i % len(cycle)]), "bass" if i % len(cycle) == 0 else "figure")
+                for i, b in enumerate(np.arange(start, start + length - 1e-9, lh_unit))]
+    elif texture == "chorale":  # four-part block chords, one per beat or per chord
+        step = 1.0 if rng.random() < 0.6 else length
+        for b in np.arange(start, start + length - 1e-9, step):
+            out.append((b, step, bass, "bass"))
+            out += [(b, step, p, "inner") for p in _voicing(pcs, top, 3)[:-1]]  # the top voice is the melody's
+    elif texture == "arpeggio":  # the bass, then the chord up and down over two octaves
+        out.append((start, length, bass, "bass"))
+        tones = _pitches(pcs, bass + 7, bass + 7 + int(rng.integers(19, 31)))
+        cycle = np.concatenate([tones, tones[-2:0:-1]])
+        steps = np.arange(start + unit, start + length - 1e-9, unit)
+        out += [(b, unit, int(cycle[i % len(cycle)]), "figure") for i, b in enumerate(steps)]
+    elif texture == "alberti":  # low-high-middle-high
+        low, mid, high = _pitches(pcs, 48, 67)[:3]
+        pattern = (low, high, mid, high)
+        lh_unit = unit if unit >= 0.5 or rng.random() < 0.5 else 2 * unit  # not always as fast as the runs
+        out += [(b, lh_unit, int(pattern[i % 4]), "figure")
+                for i, b in enumerate(np.arange(start, start + length - 1e-9, lh_unit))]
+        out.append((start, length, bass - 12 if bass >= 40 else bass, "bass"))
+    elif texture == "scales":  # the bass, then two-note chords on the beats, under a scale run
+        out.append((start, 1.0, bass, "bass"))
+        out += [(b, 1.0, p, "inner") for b in np.arange(start + 1, start + length - 1e-9, 1.0)
+                for p in _voicing(pcs, bass + 19, 2)]
+    elif texture == "waltz":  # bass on the first beat, chords on the others
+        out.append((start, 1.0, bass, "bass"))
+        chord = _voicing(pcs, int(rng.integers(62, 68)), 3)
+        for b in np.arange(start + 1, start + length - 1e-9, 1.0):
+            out += [(b, 1.0, p, "inner") for p in chord]
+    else:
+        raise ValueError(f"unknown texture {texture!r}; choose one of {PIANIST_TEXTURES}")
+    return out
+
+
+def _scale_run(rng, start: float, length: float, f: _Frame, unit: float, prev: int) -> tuple[list, int]:
+    """A running scale in the right hand over ``length`` beats, turning at the range's ends and now and then."""
+    line = _pitches(f.scale, 60, 96)
+    pos, direction, out = int(np.argmin(np.abs(line - prev))), int(rng.choice([-1, 1])), []
+    for b in np.arange(start, start + length - 1e-9, unit):
+        out.append((float(b), unit, int(line[pos]), "figure"))
+        if not 0 < pos + direction < len(line) - 1 or rng.random() < 0.08:
+            direction = -direction
+        pos += direction
+    return out, int(line[pos])
+
+
+def _score_pianist(rng: np.random.Generator, f: _Frame, roots: list[int], plans: list[_Phrase],
+                   config: PerformanceConfig) -> list[tuple]:
+    """The notes in beats, phrase by phrase in each phrase's texture, the final chord held for the last bar.
+
+    Returns
+    -------
+    list of (beat, beats, pitch, role, phrase), role one of "melody", "figure", "inner", "bass"
+    """
+    def chord_at(beat: float) -> list[int]:
+        return f.chord_pcs(roots[min(int(beat // f.chord_len), len(roots) - 1)])
+
+    notes: list[tuple] = []
+    prev = int(rng.integers(66, 80))
+    last_bar = f.n_bars - 1
+    for phrase, bar0 in enumerate(range(0, last_bar, config.phrase_bars)):
+        plan, bars = plans[phrase], min(config.phrase_bars, last_bar - bar0)
+        start, beats = bar0 * f.bpb, bars * f.bpb
+        melody: list = []
+        if plan.texture in ("nocturne", "chorale", "alberti", "waltz"):
+            line, prev = _melody_line(rng, start, beats, f, chord_at, prev)
+            melody = [(b, d, p, "melody", phrase) for b, d, p in line]
+        elif plan.texture == "scales":
+            run, prev = _scale_run(rng, start, beats, f, plan.unit, prev)
+            melody = [(b, d, p, r, phrase) for b, d, p, r in run]
+        tops = {b: p for b, _, p, _, _ in melody}
+        for c in range(bar0 * f.per_bar, (bar0 + bars) * f.per_bar):
+            b0 = c * f.chord_len
+            top = tops.get(b0, prev) - 2 if plan.texture == "chorale" else prev
+            notes += [(b, d, p, r, phrase) for b, d, p, r in
+                      _figure(rng, plan.texture, b0, f.chord_len, f.chord_pcs(roots[c]), f.scale[roots[c]],
+                              plan.unit, top)]
+        notes += melody
+    # The final bar: the tonic chord, held, from the bass to the melody's last pitch.
+    phrase = len(plans) - 1
+    final = f.end_beat - f.bpb
+    bass = int(_pitches([f.tonic], 31, 43)[0])
+    notes += [(final, float(f.bpb), p, "bass", phrase) for p in (bass, bass + 12)]
+    notes += [(final, float(f.bpb), p, "inner", phrase) for p in _voicing(f.chord_pcs(0), prev, 3)]
+    return notes
+
+
+def _velocities(rng: np.random.Generator, f: _Frame, notes: list[tuple], n_phrases: int,
+                config: PerformanceConfig) -> np.ndarray:
+    """MIDI velocity (1..127) of every note: piece level + phrase level + swell + role + metre + accents + spread."""
+    base = rng.normal(*config.velocity)
+    level = np.empty(n_phrases)
+    for i in range(n_phrases):  # phrase levels: an AR(1) walk around the piece's level (sections, terraces)
+        prev = level[i - 1] - base if i else 0.0
+        level[i] = base + 0.5 * prev + rng.normal(0, config.phrase_drift)
+    height = rng.uniform(*config.swell, n_phrases) * rng.choice([1, 1, 1, -1], n_phrases)  # a few "hairpins in"
+    peak = rng.uniform(0.4, 0.8, n_phrases)
+    onsets = sorted({n[0] for n in notes})
+    accent = dict(zip(onsets, (rng.random(len(onsets)) < config.accent_probability) * rng.uniform(8, 18, len(onsets))))
+    out = np.empty(len(notes))
+    for i, (b, _, _, role, ph) in enumerate(notes):
+        pos = np.clip((b - ph * f.phrase_beats) / f.phrase_beats, 0, 1)
+        swell = height[ph] * (pos / peak[ph] if pos < peak[ph] else (1 - pos) / (1 - peak[ph])) - height[ph] / 2
+        metre = 5.0 if b % f.bpb == 0 else 2.0 if float(b).is_integer() else 0.0
+        out[i] = level[ph] + swell + _ROLE_GAIN[role] + metre + accent[b] + rng.normal(0, config.note_spread)
+    return np.clip(np.round(out), 1, 127)
+
+
+def _perform_pianist(rng: np.random.Generator, f: _Frame, notes: list[tuple], plans: list[_Phrase],
+                     config: PerformanceConfig) -> list[list]:
+    """Velocities, articulation and timing: notes in beats → ``[start s, end s, pitch, velocity]``."""
+    velocities = _velocities(rng, f, notes, len(plans), config)
+    final = f.end_beat - f.bpb
+    rolled = {b for b in sorted({n[0] for n in notes}) if rng.random() < 0.1}  # onsets played as rolled chords
+    order = {}
+    midi_notes = []
+    for (b, d, p, role, ph), vel in zip(notes, velocities):
+        plan = plans[ph]
+        lo, hi = (_PEDALLED_RELEASE[role] if plan.pedalled and role in _PEDALLED_RELEASE
+                  else _RELEASE[plan.articulation][role])
+        art = 1.0 if b >= final else rng.uniform(lo, hi)
+        start = float(f.when(b)) + rng.normal(0, config.timing_jitter)
+        if role == "melody":
+            start -= rng.uniform(0.0, 0.02)  # the melody leads its chord
+        elif b in rolled and role != "figure":
+            order[b] = order.get(b, 0) + 1  # rolled upwards in the order the voices were written (bass first)
+            start += 0.018 * order[b]
+        end = max(float(f.when(b + d * art)), start + 0.035)  # even a staccato key is down 35 ms
+        midi_notes.append([max(0.0, start), end, p, int(vel)])
+    return _separate_repeats(midi_notes)
+
+
+def _pedal_depth(rng: np.random.Generator, config: PerformanceConfig) -> int:
+    """CC64 depth of one press: mostly 64-100 (a Disklavier's usual "down"), some full, some half pedal."""
+    kind = rng.choice(3, p=config.pedal_depths)
+    lo, hi = ((64, 101), (101, 128), config.half_pedal)[kind]
+    return int(rng.integers(lo, hi))
+
+
+def _wobble(rng: np.random.Generator, cc: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    """Small changes of a held pedal (a foot is never still): every 0.15-0.3 s, +-3 around the held depth, never
+    across the threshold of 64 (a held pedal stays down, a held half pedal stays below)."""
+    out = []
+    for (t0, v0), (t1, _) in zip(cc, cc[1:] + [(cc[-1][0], 0)]):
+        out.append((t0, v0))
+        lo, hi = (64, 127) if v0 >= 64 else (1, 63)
+        t = t0 + rng.uniform(0.15, 0.3)
+        while v0 > 0 and t < t1 - 0.05:
+            out.append((t, min(max(v0 + int(rng.integers(-3, 4)), lo), hi)))
+            t += rng.uniform(0.15, 0.3)
+    return out
+
+
+def _pedal_pianist(rng: np.random.Generator, f: _Frame, roots: list[int], plans: list[_Phrase], last: float,
+                   config: PerformanceConfig) -> list[tuple[float, int]]:
+    """The CC64 curve ``[(time s, value)]``: legato pedalling at each harmony change of a pedalled phrase (lifted
+    just after the new chord sounds, pressed again), sometimes lifted only part-way; released for dry phrases and
+    after the last note (``last``, s)."""
+    cc, value = [(0.0, 0)], 0
+    for c, root in enumerate(roots):
+        t = float(f.when(c * f.chord_len))
+        ph = min(int(c * f.chord_len // f.phrase_beats), len(plans) - 1)
+        if not plans[ph].pedalled:
+            if value:
+                up = t + rng.uniform(0.0, 0.05)
+                cc += _ramp(up, up + rng.uniform(0.05, 0.15), value, 0)
+                value = 0
+            continue
+        if value and c and root == roots[c - 1] and rng.random() < 0.7:
+            continue  # the same harmony: keep the pedal
+        at = t + rng.uniform(0.01, 0.07)  # after the new chord's onset: the old harmony is cleared, the new held
+        floor = 0
+        if value:
+            floor = 0 if rng.random() < 0.75 else int(rng.integers(10, 40))  # a partial change
+            up = at + rng.uniform(0.04, 0.1)
+            cc += _ramp(at, up, value, floor)
+            at = up + rng.uniform(0.02, 0.08)
+        value = _pedal_depth(rng, config)
+        cc += _ramp(at, at + rng.uniform(0.06, 0.2), floor, value)
+    if value:
+        cc += _ramp(last, last + rng.uniform(0.1, 0.3), value, 0)
+    return _wobble(rng, cc)
+
+
+def _compose_pianist(rng: np.random.Generator, seconds: float, config: PerformanceConfig):
+    """(midi notes, CC64 curve, description) of one pianist-style performance."""
+    f = _frame(rng, seconds, config)
+    roots = _chord_roots(rng, f, config)
+    plans = _plan_phrases(rng, f, config)
+    notes = _score_pianist(rng, f, roots, plans, config)
+    midi_notes = _perform_pianist(rng, f, notes, plans, config)
+    cc = _pedal_pianist(rng, f, roots, plans, max(n[1] for n in midi_notes), config)
+    textures = [p.texture for p in plans]
+    return midi_notes, cc, _describe(f, textures)
+
+
+def _compose_simple(rng: np.random.Generator, seconds: float, config: PerformanceConfig):
+    """(midi notes, CC64 curve, description) of one performance of the first generator."""
+    f = _frame(rng, seconds, config)
+    roots = _chord_roots(rng, f, config)
+    notes, textures = _score(rng, f, roots, config)
+    midi_notes = _perform(rng, f, notes, len(textures), config)
+    cc = _pedal(rng, f, len(roots), len(textures), max(n[1] for n in midi_notes), config)
+    return midi_notes, cc, _describe(f, textures)
+
+
+def _describe(f: _Frame, textures: list[str]) -> str:
+    """"<key>, <metre>, <bpm> bpm, <textures joined by />": the MIDI lyric and the CSV title."""
+    key = pretty_midi.note_number_to_name(60 + f.tonic)[:-1] + (" minor" if f.minor else " major")
+    return f"{key}, {f.bpb}/4, {f.bpm:.0f} bpm, {'/'.join(dict.fromkeys(textures))}"
+
+
 def compose(seed: int, index: int, seconds: float, config: PerformanceConfig = CONFIG) -> pretty_midi.PrettyMIDI:
     """One synthetic performance, determined by (seed, index).
 
     The stages draw from one random stream in a fixed order: key, metre and tempo (:func:`_frame`), chords
-    (:func:`_chord_roots`), the notes in beats (:func:`_score`), their performance (:func:`_perform`) and the
-    pedal (:func:`_pedal`).
+    (:func:`_chord_roots`), then for the pianist style the phrase plans (:func:`_plan_phrases`), the notes in beats
+    (:func:`_score_pianist`), their performance (:func:`_perform_pianist`) and the pedal (:func:`_pedal_pianist`);
+    for the simple style :func:`_score`, :func:`_perform` and :func:`_pedal`.
 
     Parameters
     ----------
@@ -321,23 +673,22 @@ def compose(seed: int, index: int, seconds: float, config: PerformanceConfig = C
     seconds : float
         Target length; the piece ends with a tonic chord on the last bar line before it (at least two bars).
     config : PerformanceConfig
+        ``config.style`` chooses the generator (:data:`CONFIGS` holds the named ones).
 
     Returns
     -------
     pretty_midi.PrettyMIDI
-        One acoustic-grand-piano instrument with notes (pitches 28-91) and CC64 control changes; its
-        ``texts`` hold a one-line description (key, metre, tempo, textures).
+        One acoustic-grand-piano instrument with notes (pitches 28-96) and CC64 control changes; its
+        ``lyrics`` hold a one-line description (key, metre, tempo, textures).
     """
     if seconds <= 0:
         raise ValueError(f"compose: seconds must be positive, got {seconds}")
+    if config.style not in STYLES:
+        raise ValueError(f"compose: unknown style {config.style!r}; choose one of {STYLES}")
     rng = np.random.default_rng([int(seed), int(index)])
-    f = _frame(rng, seconds, config)
-    roots = _chord_roots(rng, f, config)
-    notes, textures = _score(rng, f, roots, config)
-    midi_notes = _perform(rng, f, notes, len(textures), config)
-    cc = _pedal(rng, f, len(roots), len(textures), max(n[1] for n in midi_notes), config)
-    key = pretty_midi.note_number_to_name(60 + f.tonic)[:-1] + (" minor" if f.minor else " major")
-    return _to_midi(midi_notes, cc, f"{key}, {f.bpb}/4, {f.bpm:.0f} bpm, {'/'.join(dict.fromkeys(textures))}", config)
+    make = _compose_pianist if config.style == "pianist" else _compose_simple
+    midi_notes, cc, description = make(rng, seconds, config)
+    return _to_midi(midi_notes, cc, description, config)
 
 
 def _separate_repeats(notes: list[list]) -> list[list]:
@@ -381,7 +732,16 @@ _RENDERER = None  # one FluidSynth renderer per worker process (it keeps the sou
 
 
 def _make_piece(args) -> tuple[int, float, str]:
-    root, index, seed, seconds, config = args
+    """Write one piece's MIDI and audio; any failure is raised as a ``RuntimeError`` naming the piece."""
+    root, index = args[:2]
+    try:
+        return _write_piece(*args)
+    except Exception as e:  # FluidSynth, the file system, ...: name the piece, keep the cause's words
+        path = Path(root) / "synthetic" / piece_id(index)
+        raise RuntimeError(f"{path}: could not be made ({type(e).__name__}: {e})") from e
+
+
+def _write_piece(root, index: int, seed: int, seconds: float, config: PerformanceConfig) -> tuple[int, float, str]:
     global _RENDERER
     midi_path = Path(root) / "synthetic" / f"{piece_id(index)}.midi"
     audio_path = midi_path.with_suffix(".wav")
@@ -412,9 +772,11 @@ def generate(root: str | os.PathLike, n_pieces: int, seconds: float, seed: int =
     seed : int
         Everything is a function of the seed (and the soundfont).
     workers : int, optional
-        Worker processes (default: the CPU count); 1 runs in this process.
+        Worker processes (default, or 0: the CPU count); 1 runs in this process.
     progress : bool
         Show a tqdm bar.
+    config : PerformanceConfig
+        The generator and its settings (:data:`CONFIGS`); a folder holds the performances of one configuration.
 
     Returns
     -------
@@ -425,13 +787,19 @@ def generate(root: str | os.PathLike, n_pieces: int, seconds: float, seed: int =
         raise ValueError(f"generate: n_pieces must be >= 1, got {n_pieces}")
     if seconds <= 0:
         raise ValueError(f"generate: seconds must be positive, got {seconds}")
+    if workers is not None and workers < 0:
+        raise ValueError(f"generate: workers must be >= 1 (or 0 / None for the CPU count), got {workers}")
+    if config.style not in STYLES:
+        raise ValueError(f"generate: unknown style {config.style!r}; choose one of {STYLES}")
     root = Path(root)
     settings = {"seed": int(seed), "seconds": float(seconds), "config": asdict(config), "version": GENERATOR_VERSION}
     settings_path = root / SETTINGS_FILE
     if settings_path.exists():
         old = io.read_json(settings_path)
         if {k: v for k, v in old.items() if k != "n_pieces"} != _jsonable(settings):
-            raise ValueError(f"{root} holds synthetic performances of other settings ({settings_path}); "
+            made_by = "" if old.get("version") == GENERATOR_VERSION else \
+                f", made by generator version {old.get('version')} (this is version {GENERATOR_VERSION})"
+            raise ValueError(f"{root} holds synthetic performances of other settings ({settings_path}{made_by}); "
                              "choose another folder or delete it")
     io.write_json(settings_path, {**settings, "n_pieces": int(n_pieces)})
 

@@ -41,7 +41,10 @@ Where the paper is silent (our choices):
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -74,6 +77,36 @@ CROSS_STITCH_ROWS = (("detached", "balanced"), ("detached", "imbalanced"), ("ful
                      ("full", "imbalanced"))  # Tables III/IV, in the paper's row order
 ARCHITECTURES = ("hard", "cross_stitch")  # ModelSpec.arch: hard sharing (Tables I/II), cross-stitch (III/IV)
 _TABLES = {("hard", 0.01): "I", ("hard", 0.05): "II", ("cross_stitch", 0.01): "III", ("cross_stitch", 0.05): "IV"}
+
+
+# ------------------------------------------------------------------------------------------------ allocator
+
+# glibc's malloc hands blocks above its mmap threshold back to the system when they are freed, and trims the heap
+# top above its trim threshold; a training step of the piano networks allocates and frees several such blocks (the
+# activations and noise of the stem: 1-13 MB each at mini sizes), so every step pays for fresh pages again (page
+# faults, zeroed by the kernel).  Raising both thresholds keeps the freed memory for the next step: 5-20 % of a CPU
+# update here, more on a busy machine (benchmarks/bench_piano_training.py).  Blocks above 64 MiB are still returned.
+MMAP_THRESHOLD = 64 << 20  # bytes: larger blocks still come from (and go back to) the system
+TRIM_THRESHOLD = 256 << 20  # bytes of free heap top kept for reuse
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc keep freed blocks of up to :data:`MMAP_THRESHOLD` for reuse instead of returning them at once.
+
+    Process-wide and idempotent; changes only how memory is recycled, never a result.  Called by :func:`run_grid`
+    and :func:`lr_range_test`.  Returns False (and does nothing) where the C library is not glibc (macOS, Windows,
+    musl).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
 # ------------------------------------------------------------------------------------------------------ task
@@ -423,6 +456,7 @@ def run_grid(runs: Sequence[PianoRun], cache: piano_data.PianoCache, root: str |
         :func:`mtlnb.piano.paper_tables.format_table`).
     """
     root = Path(root)
+    keep_freed_memory()
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         raise ValueError(f"run_grid: two runs share a folder name ({sorted(n for n in names if names.count(n) > 1)})")
@@ -627,6 +661,7 @@ def lr_range_test(model: nn.Module, task: PianoTask, dataset: piano_data.PianoFr
         raise ValueError(f"lr_range_test: need 0 < start < stop, max_batches >= 2, 0 <= beta < 1, stop_factor > 1; "
                          f"got {start}, {stop}, {max_batches}, {beta}, {stop_factor}")
     dev = training.resolve_device(device)
+    keep_freed_memory()
     model.to(dev).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=start, momentum=momentum, nesterov=True)
     mult = (stop / start) ** (1 / (max_batches - 1))

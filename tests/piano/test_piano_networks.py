@@ -196,3 +196,136 @@ def test_build_from_spec_is_deterministic_under_a_seed():
     assert a.config.stem[0][0] == 4  # cross-stitch columns get half the hard net's maps (96 -> 48)
     with pytest.raises(ValueError, match="arch"):
         training.ModelSpec("soft")
+
+
+# ------------------------------------------------------------------------------ the fast path and its reference
+
+SMALL = P.HARD_SHARING.with_maps(8)  # mini-like shapes (11 × 144 input, the paper's kernels), cheap enough for CI
+
+NETS = {
+    "hard": lambda: P.HardSharingNet(SMALL),
+    "icassp19": lambda: P.HardSharingNet(P.ICASSP19),
+    "hard, no input norm, no stem noise": lambda: P.HardSharingNet(
+        P.PianoNetConfig(stem=SMALL.stem, input_norm=False, stem_dropout=0.0, stem_noise=0.0)),
+    "cross-stitch full": lambda: CS.CrossStitchNet(SMALL.with_maps(4), "full", "imbalanced"),
+    "cross-stitch detached": lambda: CS.CrossStitchNet(SMALL.with_maps(4), "detached", "balanced"),
+    "cross-stitch per channel": lambda: CS.CrossStitchNet(SMALL.with_maps(4), "full", "imbalanced", "channel"),
+}
+
+
+def _outputs_and_grads(net, path, x, seed):
+    """Outputs, loss and parameter gradients of ``path`` (``net`` or ``net.reference``) under noise seed ``seed``."""
+    net.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    out = path(x)
+    loss = sum((v - 0.5).square().mean() for v in out.values())
+    loss.backward()
+    return out, {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("name", list(NETS))
+def test_fast_path_is_the_reference_function(name):
+    torch.manual_seed(0)
+    net = NETS[name]()
+    with torch.no_grad():  # a non-trivial input norm, so that folding γ and β into the first conv is exercised
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.fill_(1.7), m.bias.fill_(-0.3)
+    x = torch.randn(6, 11, 144) * 2 + 1
+    ref_out, ref_grads = _outputs_and_grads(net, net.reference, x, seed=5)
+    fast_out, fast_grads = _outputs_and_grads(net, net, x, seed=5)
+    for t in P.TASKS if name != "icassp19" else P.BINARY:
+        # the same noise, drawn in the same order: equal to float rounding (a different draw differs by O(1))
+        assert torch.allclose(fast_out[t], ref_out[t], rtol=1e-4, atol=1e-5), t
+    assert set(fast_grads) == set(ref_grads)
+    for k, g in ref_grads.items():
+        assert torch.allclose(fast_grads[k], g, rtol=1e-3, atol=1e-5 * g.abs().max().item() + 1e-7), k
+    net.eval()  # no noise; BatchNorm from its running statistics
+    with torch.no_grad():
+        a, b = net(x), net.reference(x)
+    assert all(torch.allclose(a[t], b[t], rtol=1e-4, atol=1e-5) for t in a)
+
+
+def test_fast_path_updates_batchnorm_statistics_as_the_module():
+    torch.manual_seed(0)
+    fast, ref = P.HardSharingNet(SMALL), P.HardSharingNet(SMALL)
+    ref.load_state_dict(fast.state_dict())
+    for k in range(3):
+        x = torch.randn(8, 11, 144) * (k + 1) + k
+        fast(x), ref.reference(x)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        assert torch.allclose(getattr(fast.input_norm, name).float(), getattr(ref.input_norm, name).float()), name
+
+
+@pytest.mark.parametrize("arch, mode", [("hard", "full"), ("cross_stitch", "full"), ("cross_stitch", "detached")])
+def test_twenty_updates_give_the_reference_losses(arch, mode):
+    """Training with the fast path gives the losses of the plain modules for a seed (to float tolerance)."""
+
+    class Reference(torch.nn.Module):  # the same parameters, trained through the reference path
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net.reference(x)
+
+    spec = training.ModelSpec(arch, mode, maps=8)
+    task = training.PianoTask({"velocity": 0.5, "sustain": 0.1})
+    data = torch.Generator().manual_seed(1)
+    batches = []
+    for _ in range(20):
+        on = (torch.rand(16, 88, generator=data) < 0.1).float()
+        batches.append({"x": torch.rand(16, 11, 144, generator=data) * 3, "onsets": on, "frames": on,
+                        "offsets": on, "velocity": on * 0.6, "sustain": torch.rand(16, 1, generator=data)})
+    losses = {}
+    for path in ("fast", "reference"):
+        torch.manual_seed(0)
+        net = spec.build()
+        model = net if path == "fast" else Reference(net)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+        torch.manual_seed(3)
+        losses[path] = []
+        for batch in batches:
+            loss = task.loss(model, batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses[path].append(loss.item())
+    fast, ref = torch.tensor(losses["fast"]), torch.tensor(losses["reference"])
+    assert torch.allclose(fast, ref, rtol=1e-4), (fast - ref).abs().max()
+    assert (ref[1:] != ref[0]).any()  # it did train (the losses move)
+
+
+def test_elu_noise_draws_what_the_noise_layers_draw():
+    torch.manual_seed(0)
+    c = torch.randn(3, 4, 5, 7)
+    bins_major = c.transpose(2, 3).contiguous().transpose(2, 3)  # same values, frames and bins swapped in memory
+    layers = torch.nn.Sequential(torch.nn.ELU(), P.GaussianDropout(0.2), P.GaussianNoise(0.3))
+    for inp in (c, bins_major):
+        torch.manual_seed(9)
+        expected = layers(c)
+        torch.manual_seed(9)
+        got = P.elu_noise(inp, math.sqrt(0.2 / 0.8), 0.3, training=True)
+        assert torch.allclose(got, expected, atol=1e-6)
+        assert got.stride() == inp.stride()  # stays in the input's memory order
+    assert torch.equal(P.elu_noise(c, 0.5, 0.3, training=False), torch.nn.functional.elu(c))
+
+
+@pytest.mark.parametrize("mode", ["full", "detached"])
+def test_cross_stitch_unit_fast_path_matches_the_formula(mode):
+    torch.manual_seed(0)
+    unit = CS.CrossStitchUnit(5, 3, mode, "imbalanced")
+    with torch.no_grad():
+        unit.alpha.add_(0.05 * torch.randn(5, 5))
+    z = torch.randn(4, 15, 6, 7)
+    for inp in (z, z.transpose(2, 3).contiguous().transpose(2, 3)):
+        grads = []
+        for path in (unit, unit.reference):
+            x = inp.clone().requires_grad_()
+            unit.alpha.grad = None
+            out = path(x)
+            (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+            grads.append((out.detach(), x.grad, unit.alpha.grad.clone()))
+        (o1, gx1, ga1), (o2, gx2, ga2) = grads
+        assert torch.allclose(o1, o2, atol=1e-6) and torch.allclose(gx1, gx2, atol=1e-6)
+        assert torch.allclose(ga1, ga2, atol=1e-5)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import platform
+import sys
 
 import numpy as np
 import pandas as pd
@@ -300,3 +302,9 @@ def test_observations_read_the_numbers():
     assert stable["verdict"] == "partly" and "stable here too" in stable["evidence"]
     with pytest.raises(ValueError, match="lambda_sustain"):
         piano_tables.observations(mini.drop(columns="lambda_sustain"))
+
+
+def test_keep_freed_memory_is_set_where_the_c_library_is_glibc():
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert T.keep_freed_memory() is glibc
+    assert T.keep_freed_memory() is glibc  # idempotent
