@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?=
 
-.PHONY: setup test unit notebooks reproduce clean-notebooks check-notebooks bench
+.PHONY: setup test unit notebooks reproduce reproduce-beyond clean-notebooks check-notebooks bench
 
 setup:
 	@bash scripts/setup.sh
@@ -27,3 +27,6 @@ clean-notebooks: setup
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+reproduce-beyond: setup  # notebook 09, the thesis's future work (not part of `make reproduce`)
+	$(PY) -m mtlnb reproduce --only 09 $(if $(PROFILE),--profile $(PROFILE),)

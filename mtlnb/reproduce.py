@@ -8,8 +8,11 @@ one (in a new folder; the data and checkpoints the earlier notebooks produced ar
 
 Tracks
     The notebooks form two independent studies (:data:`TRACKS`): the GradSPSA track 01–05, where each notebook needs
-    the ones before, and the piano track 06–08, which needs nothing of 01–05.  A notebook in no track (a later
-    ``09_…``) is a track of its own that starts only after every track before it has finished: we cannot know what
+    the ones before, and the piano track 06–08, which needs nothing of 01–05.  A third, optional track, "beyond"
+    (09, the thesis's future work as experiments: more than an hour of training in ``mini``), is left out of a plain
+    run (:data:`OPTIONAL`): it runs with ``--only 09`` or ``--from 09``, after the runs that trained 02-03's networks
+    (it trains what it misses).  A notebook in no track (a later
+    ``10_…``) is a track of its own that starts only after every track before it has finished: we cannot know what
     it reads, so it waits for everything.  ``start`` cuts every track at that notebook (``--from 03``: GradSPSA
     03–05, piano 06–08).
 
@@ -41,6 +44,12 @@ Failure
     further one.  The driver returns 1 and names the notebook and the cell on stderr; the index marks each notebook
     ``ok``, ``failed`` or ``not run``.
 
+A real Camera-PrIMuS archive (:func:`reproduce_corpus`)
+    ``--corpus PATH`` first makes the archive ready (:func:`prepare_corpus`: its id list, the audio it lacks, the
+    feature cache, the folds: the baseline's given lists or five made from the ids), then runs every notebook with
+    ``corpus_dir = PATH`` in those that declare it (01-05) and, where fold lists were given, ``MTLNB_REFERENCE``
+    pointing at a folder that holds them (:func:`reference_with_folds`; the study reads the baseline's folds there).
+
 Key numbers
     :func:`record` writes ``key_numbers/<notebook>.json``: one file per notebook, so two kernels never write the same
     file; :func:`write_index` merges them in notebook order.
@@ -61,13 +70,15 @@ from typing import IO
 
 from mtlnb.core import io
 from mtlnb.core.paths import PROJECT_ROOT, figures_dir, runs_root
-from mtlnb.profiles import PROFILE_NAMES, default_profile_name
+from mtlnb.profiles import PROFILE_NAMES, default_profile_name, get_profile
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 TRACKS: dict[str, tuple[str, ...]] = {
     "gradspsa": ("01", "02", "03", "04", "05"),  # OMR / A2S / word graphs / scenarios: each needs the ones before
     "piano": ("06", "07", "08"),  # the multitask piano study: reads nothing that 01-05 write
+    "beyond": ("09",),  # the thesis's future work: reads 02-03's networks (trains them where missing)
 }
+OPTIONAL = ("beyond",)  # tracks left out of a plain run: selected by --only, or by --from one of their notebooks
 RUN_DIR_ENV = "MTLNB_RUN_DIR"  # set in a notebook's kernel, so that record() knows where to write
 NOTEBOOK_ENV = "MTLNB_NOTEBOOK"  # the running notebook's stem, so that record() writes its own file
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # read by torch and NumPy's BLAS when the kernel starts
@@ -82,7 +93,8 @@ def notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
 
 
 def select(nbs: list[Path], start: str | None = None, only: str | None = None) -> list[Path]:
-    """Notebooks from ``start`` on (or just ``only``); both match a number (``"03"``) or a name prefix."""
+    """Notebooks from ``start`` on (or just ``only``); both match a number (``"03"``) or a name prefix.  The
+    :data:`OPTIONAL` tracks are left out unless ``only`` or ``start`` names one of their notebooks."""
 
     def find(key: str) -> int:
         for i, p in enumerate(nbs):
@@ -92,7 +104,9 @@ def select(nbs: list[Path], start: str | None = None, only: str | None = None) -
 
     if only:
         return [nbs[find(only)]]
-    return nbs[find(start):] if start else nbs
+    chosen = nbs[find(start):] if start else nbs
+    wanted = track_of(nbs[find(start)]) if start else None
+    return [p for p in chosen if track_of(p) not in OPTIONAL or track_of(p) == wanted]
 
 
 def track_of(nb: Path) -> str:
@@ -241,12 +255,15 @@ class _Job:
 class _Run:
     """The run folder, its index rows and the papermill processes that fill it."""
 
-    def __init__(self, run_dir: Path, profile: str, todo: list[Path], parallel: bool, cores: int):
+    def __init__(self, run_dir: Path, profile: str, todo: list[Path], parallel: bool, cores: int,
+                 parameters: dict | None = None, env: dict | None = None, summary: dict | None = None):
         self.run_dir, self.profile = run_dir, profile
+        self.parameters, self.env = dict(parameters or {}), dict(env or {})
         self.entries = {nb.name: {"notebook": nb.name, "track": track_of(nb), "status": "not run", "threads": None,
                                   "start": None, "end": None, "seconds": None} for nb in todo}
         self.t0 = time.time()
-        self.summary = {"parallel": parallel, "cores": cores, "started": _now(), "wall_seconds": 0.0}
+        self.summary = {"parallel": parallel, "cores": cores, "started": _now(), "wall_seconds": 0.0,
+                        **(summary or {})}
 
     def write(self) -> None:
         self.summary["wall_seconds"] = round(time.time() - self.t0, 1)
@@ -254,10 +271,12 @@ class _Run:
 
     def start(self, nb: Path, share: int | None) -> _Job:
         """Start ``nb`` with ``share`` threads (``None``: the notebook's own defaults, no thread variables)."""
-        params = {"profile": self.profile}
-        env = {**os.environ, RUN_DIR_ENV: str(self.run_dir), NOTEBOOK_ENV: nb.stem}
+        declared = _parameters(nb)
+        # the run-wide parameters (the real corpus) go to the notebooks that declare them (01-05, not the piano's)
+        params = {"profile": self.profile, **{k: v for k, v in self.parameters.items() if k in declared}}
+        env = {**os.environ, **self.env, RUN_DIR_ENV: str(self.run_dir), NOTEBOOK_ENV: nb.stem}
         if share is not None:
-            params.update({p: share for p in SHARE_PARAMETERS if p in _parameters(nb)})
+            params.update({p: share for p in SHARE_PARAMETERS if p in declared})
             env.update({v: str(share) for v in THREAD_ENV})
         cmd = [sys.executable, "-m", "papermill", str(nb), str(self.run_dir / nb.name), "-y", json.dumps(params),
                "--cwd", str(nb.parent), "-k", "python3", "--no-progress-bar"]
@@ -293,7 +312,8 @@ class _Run:
 
 
 def reproduce(profile: str | None = None, start: str | None = None, only: str | None = None,
-              notebook_dir: Path = NOTEBOOK_DIR, parallel: bool | None = None) -> int:
+              notebook_dir: Path = NOTEBOOK_DIR, parallel: bool | None = None, parameters: dict | None = None,
+              env: dict | None = None, summary: dict | None = None) -> int:
     """Execute the notebooks with ``profile``; returns 0, or 1 after a failure (named on stderr).
 
     Parameters
@@ -307,6 +327,12 @@ def reproduce(profile: str | None = None, start: str | None = None, only: str | 
     parallel : bool, optional
         Tracks side by side (``True``) or notebooks one after another in number order (``False``); default: side by
         side where the machine has at least two cores and more than one track is selected.
+    parameters : dict, optional
+        Notebook parameters for every notebook that declares them (``corpus_dir`` of a real archive).
+    env : dict, optional
+        Variables added to every kernel's environment (``MTLNB_REFERENCE`` of a real archive's fold lists).
+    summary : dict, optional
+        Run-wide fields recorded in ``index.json`` (what :func:`reproduce_corpus` prepared).
     """
     profile = profile or default_profile_name()
     if profile not in PROFILE_NAMES:
@@ -320,7 +346,7 @@ def reproduce(profile: str | None = None, start: str | None = None, only: str | 
         parallel = cores >= 2 and len(groups) > 1
     names = list(groups) if parallel else ["all"]
     lanes = [list(groups[n]) for n in names] if parallel else [list(todo)]
-    run = _Run(new_run_dir(profile), profile, todo, parallel, cores)
+    run = _Run(new_run_dir(profile), profile, todo, parallel, cores, parameters, env, summary)
     how = f"{len(lanes)} tracks side by side ({', '.join(names)})" if parallel else "one after another"
     print(f"profile {profile}: {len(todo)} notebooks, {how}, {cores} cores → {run.run_dir}", flush=True)
     run.write()
@@ -361,4 +387,221 @@ def reproduce(profile: str | None = None, start: str | None = None, only: str | 
               f"{statuses.count('not run')} not run; index: {run.run_dir / 'index.md'}", file=sys.stderr)
         return 1
     print(f"all {len(statuses)} notebooks ran in {wall:.0f} s; index: {run.run_dir / 'index.md'}")
+    if get_profile(profile).dry_run:  # what a dry run is for: memory checks and the paper run's projected cost
+        from mtlnb.camera_primus.networks import budget
+        from mtlnb.camera_primus.study import primus_study
+
+        text = budget.report(primus_study(get_profile(profile)))
+        io.write_text(run.run_dir / "projection.md", text + "\n")
+        print(text)
     return 0
+
+
+# -- a real Camera-PrIMuS archive -----------------------------------------------------------------------------------
+
+IDS_FILE = "clean_samples.dat"  # where the study reads a real archive's id list: beside Corpus/
+SCENARIOX = "ScenarioX"  # the baseline's five folds; Scenario1..9 beside it hold its scenario subsets
+FOLD_FILES = tuple(f"{split}_gt_fold{k}.dat" for k in range(5) for split in ("train", "val", "test"))
+
+
+@dataclass
+class PreparedCorpus:
+    """What :func:`prepare_corpus` made ready for the notebooks."""
+
+    root: Path  # the archive: root/Corpus/<id>/
+    ids: list[str]
+    ids_source: str  # in words: where the ids came from
+    folds_source: str  # "baseline" (given lists) or "generated"
+    reference: Path | None  # the MTLNB_REFERENCE the notebooks see (the given fold lists), None: unchanged
+    audio_failed: dict[str, str]  # id -> why its audio could not be rendered (left out by the features too)
+    features_left_out: dict[str, str]
+    seconds: dict[str, float]
+
+    def summary(self) -> dict:
+        return {"corpus": str(self.root), "ids": len(self.ids), "ids_source": self.ids_source,
+                "folds_source": self.folds_source, "audio_failed": len(self.audio_failed),
+                "features_left_out": len(self.features_left_out),
+                "preparation_seconds": {k: round(v, 1) for k, v in self.seconds.items()}}
+
+
+def _scenario_dir(folds: str | os.PathLike) -> Path:
+    """The ``ScenarioX`` folder of ``--folds``: the folder itself, or ``ScenarioX/`` inside it."""
+    folds = Path(folds)
+    for candidate in (folds, folds / SCENARIOX):
+        if all((candidate / f).is_file() for f in FOLD_FILES):
+            return candidate
+    missing = [f for f in FOLD_FILES if not (folds / f).is_file()]
+    raise FileNotFoundError(f"{folds}: not the baseline's fold lists (ScenarioX/{{train,val,test}}_gt_fold"
+                            f"{{0..4}}.dat); missing e.g. {missing[:3]}")
+
+
+def resolve_ids(root: Path, ids: str | os.PathLike | None, folds: str | os.PathLike | None
+                ) -> tuple[list[str], str, bool]:
+    """The ids of a real archive and where they come from: ``ids`` (a list file), else ``root/clean_samples.dat``,
+    else the union of the test folds of ``folds`` (they partition the baseline's 22,285 cleansed ids), else every
+    sample folder.  Returns ``(ids, source in words, whether root/clean_samples.dat must be written)``.
+
+    Raises
+    ------
+    ValueError
+        ``root/clean_samples.dat`` exists and lists other ids than ``ids`` (the notebooks read that file: it is not
+        overwritten), or ids without a sample folder in ``root/Corpus`` (named, with their count).
+    """
+    from mtlnb.camera_primus.corpus import primus
+
+    corpus = primus.PrimusCorpus(root)
+    beside = corpus.root / IDS_FILE
+    write = False
+    if ids is not None:
+        listed = primus.read_id_list(ids)
+        if beside.is_file() and Path(ids).resolve() != beside.resolve():
+            if primus.read_id_list(beside) != listed:
+                raise ValueError(f"{beside} exists and lists other ids than {ids}; the notebooks read {beside}: "
+                                 f"remove it, or pass it as --ids")
+        write, source = not beside.is_file(), f"{ids}"
+    elif beside.is_file():
+        listed, source = primus.read_id_list(beside), f"{beside}"
+    elif folds is not None:
+        scenario = _scenario_dir(folds)
+        listed = sorted({sid for k in range(5) for sid in primus.read_id_list(scenario / f"test_gt_fold{k}.dat")})
+        write, source = True, f"the test folds of {scenario}"
+    else:
+        listed, source = corpus.ids(), "every sample folder"
+    if not listed:
+        raise ValueError(f"no ids to use ({source})")
+    have = set(corpus.ids())
+    absent = [sid for sid in listed if sid not in have]
+    if absent:
+        raise ValueError(f"{len(absent)} of the {len(listed)} ids ({source}) have no sample folder in {corpus.corpus}, "
+                         f"e.g. {absent[:3]}; is the archive complete?")
+    return listed, source, write
+
+
+def check_folds(folds: str | os.PathLike, ids: list[str]) -> Path:
+    """The ``ScenarioX`` folder of ``folds`` after checking that its test folds cover exactly ``ids`` (else the
+    study would silently make folds of its own); ``ValueError`` naming the difference."""
+    from mtlnb.camera_primus.corpus import primus
+
+    scenario = _scenario_dir(folds)
+    loaded = primus.load_folds(scenario)
+    covered = set().union(*(set(f.test) for f in loaded))
+    wanted = set(ids)
+    if covered != wanted:
+        raise ValueError(f"the test folds of {scenario} cover {len(covered)} ids, the id list {len(wanted)}: "
+                         f"{len(covered - wanted)} only in the folds (e.g. {sorted(covered - wanted)[:3]}), "
+                         f"{len(wanted - covered)} only in the list (e.g. {sorted(wanted - covered)[:3]}); give the "
+                         "id list the folds were made from (the baseline's: clean_samples.dat), or no --folds")
+    return scenario
+
+
+def reference_with_folds(scenario: Path, where: Path) -> Path:
+    """A reference folder for the notebooks (``MTLNB_REFERENCE``) whose ``primus/folds/`` holds copies of the given
+    ``ScenarioX`` lists (and of ``Scenario1..9`` beside them, the baseline's scenario OMR subsets), and links to
+    everything else of the user's own reference folder (real samples for notebooks 01-03, MAESTRO files for 06).
+
+    The study reads the baseline's folds from ``<reference>/primus/folds/ScenarioX`` (:mod:`mtlnb.camera_primus.study`,
+    and the scenario lists in :func:`mtlnb.camera_primus.networks.runs.scenario_ids`); the copies also record, in
+    the study folder, which lists the run used."""
+    import shutil
+
+    from mtlnb.core.paths import reference_root
+
+    if where.exists():
+        shutil.rmtree(where)  # made by an earlier run: rebuilt, so that no stale list survives
+    folds_dir = where / "primus" / "folds"
+    for source in [scenario] + sorted(p for p in scenario.parent.glob("Scenario[1-9]") if p.is_dir()):
+        (folds_dir / source.name).mkdir(parents=True)
+        for f in sorted(source.glob("*_gt_fold*.dat")):
+            shutil.copyfile(f, folds_dir / source.name / f.name)
+    own = reference_root()
+    if own is not None and own.resolve() != where.resolve():
+        for entry in own.iterdir():
+            if entry.name != "primus":
+                (where / entry.name).symlink_to(entry.resolve())
+        for entry in (own / "primus").iterdir() if (own / "primus").is_dir() else ():
+            if entry.name != "folds":
+                (where / "primus" / entry.name).symlink_to(entry.resolve())
+    return where
+
+
+def prepare_corpus(corpus: str | os.PathLike, folds: str | os.PathLike | None = None,
+                   ids: str | os.PathLike | None = None, profile: str | None = None, jobs: int | None = None,
+                   soundfont: str | os.PathLike | None = None, progress: bool = True) -> PreparedCorpus:
+    """Make a real Camera-PrIMuS archive ready for notebooks 01-05: ids, audio, feature cache, folds.
+
+    1. the ids (:func:`resolve_ids`), written to ``<corpus>/clean_samples.dat`` where the notebooks read them;
+    2. ``<id>.wav`` rendered for each id that lacks it (:func:`mtlnb.camera_primus.corpus.synthetic.render_audio`,
+       the baseline's FluidSynth rendering at 22,050 Hz; the real archive has no audio);
+    3. the feature cache of the profile's study (:meth:`mtlnb.camera_primus.study.PrimusStudy.build_cache`, in
+       ``data/primus-real-<profile>/``), so that the notebooks only check it;
+    4. the folds: the given lists (checked by :func:`check_folds`, handed to the notebooks by
+       :func:`reference_with_folds`), else the study's own (:func:`mtlnb.camera_primus.corpus.primus.make_folds`).
+
+    Steps 2 and 3 resume: what exists and is up to date is kept.
+    """
+    from mtlnb.camera_primus.corpus import primus
+    from mtlnb.camera_primus.corpus.synthetic import render_audio
+    from mtlnb.camera_primus.study import primus_study
+    from mtlnb.core import io as mio
+    from mtlnb.profiles import get_profile
+
+    P = get_profile(profile)
+    root = primus.PrimusCorpus(corpus).root  # FileNotFoundError naming the folder when it holds no Corpus/
+    seconds: dict[str, float] = {}
+    listed, source, write = resolve_ids(root, ids, folds)
+    scenario = check_folds(folds, listed) if folds is not None else None
+    if write:
+        mio.write_text(root / IDS_FILE, "\n".join(listed) + "\n")
+    print(f"corpus {root}: {len(listed)} ids ({source})", flush=True)
+
+    t0 = time.time()
+    failed = render_audio(root, listed, jobs=jobs, soundfont=soundfont, progress=progress)
+    seconds["audio"] = time.time() - t0
+    for sid, reason in sorted(failed.items()):
+        print(f"  no audio for {sid} ({root / 'Corpus' / sid}): {reason}", flush=True)
+    print(f"audio ready in {seconds['audio']:.0f} s ({len(failed)} could not be rendered)", flush=True)
+
+    study = primus_study(P, root, jobs=jobs)
+    t0 = time.time()
+    cache = study.build_cache(progress=progress)
+    seconds["features"] = time.time() - t0
+    print(f"features of {len(cache.ids)} samples in {cache.root} ({seconds['features']:.0f} s; "
+          f"{len(cache.left_out)} left out)", flush=True)
+
+    reference = reference_with_folds(scenario, study.root / "reference") if scenario is not None else None
+    # the folds as the notebooks will see them (same reference folder): given lists that the study would not use
+    # fail here, not after hours of training
+    before = os.environ.get("MTLNB_REFERENCE")
+    try:
+        if reference is not None:
+            os.environ["MTLNB_REFERENCE"] = str(reference)
+        seen = primus_study(P, root, jobs=jobs)
+        n_folds = len(seen.folds)
+    finally:
+        if reference is not None:
+            if before is None:
+                os.environ.pop("MTLNB_REFERENCE", None)
+            else:
+                os.environ["MTLNB_REFERENCE"] = before
+    if scenario is not None and seen.folds_source != "baseline":
+        raise RuntimeError(f"the study did not take the fold lists of {scenario} (it made its own)")
+    print(f"folds: {n_folds}, {'the given lists of ' + str(scenario) if scenario else seen.folds_source}",
+          flush=True)
+    return PreparedCorpus(root, listed, source, seen.folds_source, reference, failed, dict(cache.left_out), seconds)
+
+
+def reproduce_corpus(corpus: str | os.PathLike, folds: str | os.PathLike | None = None,
+                     ids: str | os.PathLike | None = None, profile: str | None = None, start: str | None = None,
+                     only: str | None = None, notebook_dir: Path = NOTEBOOK_DIR, parallel: bool | None = None,
+                     jobs: int | None = None, soundfont: str | os.PathLike | None = None) -> int:
+    """``python -m mtlnb reproduce --corpus``: :func:`prepare_corpus`, then every notebook (:func:`reproduce`) with
+    ``corpus_dir`` set to the archive in notebooks 01-05, and the given fold lists as their reference.  The run's
+    ``index.json`` records the corpus, the ids' and folds' sources and the preparation times."""
+    profile = profile or default_profile_name()
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"reproduce: unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    select(notebooks(notebook_dir), start, only)  # a wrong --from / --only fails before hours of preparation
+    prepared = prepare_corpus(corpus, folds, ids, profile, jobs, soundfont)
+    env = {"MTLNB_REFERENCE": str(prepared.reference)} if prepared.reference is not None else None
+    return reproduce(profile, start, only, notebook_dir, parallel, parameters={"corpus_dir": str(prepared.root)},
+                     env=env, summary=prepared.summary())

@@ -10,7 +10,7 @@ import pytest
 
 from mtlnb import cli
 
-SUBCOMMANDS = ("corpus", "features", "render-audio", "reproduce", "sim2real")
+SUBCOMMANDS = ("corpus", "features", "render-audio", "reproduce", "sim2real", "transcribe", "piano-corpus")
 
 
 def test_no_command_is_a_usage_error(capsys):
@@ -75,3 +75,34 @@ def test_corpus_then_features_from_the_command_line(tmp_path, capsys):
     assert cli.main(["features", "--corpus", str(out), "--cache", str(cache), "--jobs", "1"]) == 0
     printed = capsys.readouterr().out
     assert f"{cache}: 2 samples cached" in printed
+
+
+def test_reproduce_and_transcribe_help_say_what_they_need_and_write(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--help"])
+    out = capsys.readouterr().out
+    for needed in ("--corpus", "--folds", "--ids", "Calvo-Zaragoza & Rizo", "ScenarioX", "clean_samples.dat",
+                   "runs/<profile>-<time>/"):
+        assert needed in out, needed
+    with pytest.raises(SystemExit):
+        cli.main(["transcribe", "--help"])
+    out = capsys.readouterr().out
+    for needed in ("--image PHOTO", "--audio RECORDING", "--run FOLD_DIR", "--alpha", "ONE staff", ".semantic",
+                   ".mid", ".mei", ".png", "transcription.json"):
+        assert needed in out, needed
+
+
+def test_fold_lists_without_an_archive_and_a_missing_archive_are_one_error_line(tmp_path, capsys):
+    assert cli.main(["reproduce", "--profile", "smoke", "--folds", str(tmp_path)]) == 2
+    assert "give it with --corpus" in capsys.readouterr().err
+    missing = tmp_path / "camera-primus"
+    assert cli.main(["reproduce", "--profile", "smoke", "--corpus", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(missing) in err and "Corpus/" in err
+
+
+def test_transcribe_of_a_missing_photo_names_it(tmp_path, capsys):
+    photo = tmp_path / "my-score.jpg"
+    assert cli.main(["transcribe", "--image", str(photo), "--profile", "smoke", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and f"{photo}: no such image file" in err

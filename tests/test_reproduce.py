@@ -108,10 +108,19 @@ def test_tracks_cut_at_start_and_only_one_notebook():
         rp.select(nbs, only="11")
 
 
+def test_the_optional_track_runs_only_when_named():
+    nbs = paths("01_a", "02_b", "06_c", "09_beyond")
+    assert [p.stem for p in rp.select(nbs)] == ["01_a", "02_b", "06_c"]
+    assert [p.stem for p in rp.select(nbs, start="02")] == ["02_b", "06_c"]
+    assert [p.stem for p in rp.select(nbs, start="09")] == ["09_beyond"]
+    assert [p.stem for p in rp.select(nbs, only="09")] == ["09_beyond"]
+    assert rp.track_of(Path("09_beyond.ipynb")) == "beyond" and "beyond" in rp.OPTIONAL
+
+
 def test_a_notebook_in_no_track_is_its_own_track_after_the_others():
-    grouped = rp.tracks(paths("10_y", "06_f", "09_x", "01_a"))
-    assert list(grouped) == ["gradspsa", "piano", "09_x", "10_y"]
-    assert rp.track_of(Path("09_x.ipynb")) == "09_x"
+    grouped = rp.tracks(paths("11_y", "06_f", "10_x", "01_a"))
+    assert list(grouped) == ["gradspsa", "piano", "10_x", "11_y"]
+    assert rp.track_of(Path("10_x.ipynb")) == "10_x"
 
 
 def test_a_second_run_never_reuses_a_folder(tmp_path, monkeypatch):
@@ -145,25 +154,25 @@ def test_record_writes_one_file_per_notebook_and_the_index_merges_them(tmp_path,
 
 def test_tracks_side_by_side_share_the_cores(nbdir, capsys):
     # From 02 on: 02_a and 06_c each wait for the other (06_c until 02_a has started, 02_a until the driver has seen
-    # 06_c end); 03_b then starts with the piano track finished, and 09_z (no track) after both tracks.
+    # 06_c end); 03_b then starts with the piano track finished, and 10_z (no track) after both tracks.
     write_notebook(nbdir, "01_x", "done()")
     write_notebook(nbdir, "02_a", 'reproduce.record("02 a", 1)\n'
                                   'wait_for("06_c ok", lambda: status("06_c.ipynb") == "ok")\ndone()')
     write_notebook(nbdir, "03_b", 'reproduce.record("03 b", 2.5)\ndone()')
     write_notebook(nbdir, "06_c", 'wait_for("02_a started", (OUT / "02_a.started").exists)\n'
                                   'reproduce.record("06 c", [6, "c"])\ndone()')
-    write_notebook(nbdir, "09_z", "done()")
+    write_notebook(nbdir, "10_z", "done()")
     assert rp.reproduce("smoke", start="02", notebook_dir=nbdir, parallel=True) == 0
     assert not (nbdir / "out" / "01_x.started").exists()
-    a, b, c, z = (seen(nbdir, n) for n in ("02_a", "03_b", "06_c", "09_z"))
+    a, b, c, z = (seen(nbdir, n) for n in ("02_a", "03_b", "06_c", "10_z"))
     assert a["start"] < c["end"] and c["start"] < a["end"], "the two tracks did not overlap"
     assert a["end"] < b["start"], "03_b started before 02_a ended"
-    assert z["start"] > max(b["end"], c["end"]), "09_z (no track) started before the tracks had finished"
+    assert z["start"] > max(b["end"], c["end"]), "10_z (no track) started before the tracks had finished"
     assert {x["profile"] for x in (a, b, c, z)} == {"smoke"}
 
     idx = index(nbdir.parent / "runs")
-    assert statuses(idx) == {"02_a": "ok", "03_b": "ok", "06_c": "ok", "09_z": "ok"}
-    assert [e["track"] for e in idx["notebooks"]] == ["gradspsa", "gradspsa", "piano", "09_z"]
+    assert statuses(idx) == {"02_a": "ok", "03_b": "ok", "06_c": "ok", "10_z": "ok"}
+    assert [e["track"] for e in idx["notebooks"]] == ["gradspsa", "gradspsa", "piano", "10_z"]
     assert idx["key_numbers"] == {"02 a": 1, "03 b": 2.5, "06 c": [6, "c"]}
     assert idx["parallel"] is True and idx["wall_seconds"] > 0
     assert all(e["start"] and e["end"] and e["seconds"] > 0 for e in idx["notebooks"])
@@ -174,9 +183,9 @@ def test_tracks_side_by_side_share_the_cores(nbdir, capsys):
 
     # threads: cores // 2 each while both tracks ran, every core once one had finished
     cores = rp.available_cores()
-    share = {"02_a": max(1, cores // 2), "06_c": max(1, cores // 2), "03_b": cores, "09_z": cores}
+    share = {"02_a": max(1, cores // 2), "06_c": max(1, cores // 2), "03_b": cores, "10_z": cores}
     assert {Path(e["notebook"]).stem: e["threads"] for e in idx["notebooks"]} == share
-    for name, x in zip(("02_a", "03_b", "06_c", "09_z"), (a, b, c, z)):
+    for name, x in zip(("02_a", "03_b", "06_c", "10_z"), (a, b, c, z)):
         assert x["OMP_NUM_THREADS"] == x["MKL_NUM_THREADS"] == str(share[name]), name
         assert x["threads"] == x["jobs"] == share[name], name  # the notebook's own parameters, where declared
     if cores < 2:
@@ -230,5 +239,146 @@ def test_the_real_notebooks_run_side_by_side_in_smoke(tmp_path, monkeypatch):
     monkeypatch.setenv("MTLNB_FIGURES", str(tmp_path / "figures"))  # the committed figures/ stay as they are
     assert rp.reproduce("smoke", parallel=True) == 0
     idx = index(tmp_path / "runs")
-    assert [e["notebook"] for e in idx["notebooks"]] == [p.name for p in rp.notebooks()]
+    assert [e["notebook"] for e in idx["notebooks"]] == [p.name for p in rp.select(rp.notebooks())]  # 09: optional
     assert len(idx["notebooks"]) == 8 and set(statuses(idx).values()) == {"ok"}
+
+
+# ------------------------------------------------------------------------------------- a real Camera-PrIMuS archive
+
+
+def test_run_wide_parameters_and_environment_reach_only_the_notebooks_declaring_them(nbdir):
+    body = ('import json, os\nfrom pathlib import Path\n'
+            'Path({out!r}).joinpath(os.environ["MTLNB_NOTEBOOK"] + ".json").write_text(json.dumps('
+            '{{"corpus_dir": globals().get("corpus_dir"), "ref": os.environ.get("MTLNB_REFERENCE")}}))')
+    for name, params in (("01_a", 'profile = ""\ncorpus_dir = ""\n'), ("06_b", 'profile = ""\n')):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+        cell = nbformat.v4.new_code_cell(params)
+        cell.metadata["tags"] = ["parameters"]
+        nb.cells = [cell, nbformat.v4.new_code_cell(body.format(out=str(nbdir / "out")))]
+        nbformat.write(nb, nbdir / f"{name}.ipynb")
+    assert rp.reproduce("smoke", notebook_dir=nbdir, parallel=False, parameters={"corpus_dir": "/the/archive"},
+                        env={"MTLNB_REFERENCE": "/the/lists"}, summary={"corpus": "/the/archive"}) == 0
+    a, b = (json.loads((nbdir / "out" / f"{n}.json").read_text()) for n in ("01_a", "06_b"))
+    assert a == {"corpus_dir": "/the/archive", "ref": "/the/lists"}
+    assert b == {"corpus_dir": None, "ref": "/the/lists"}  # 06 declares no corpus_dir: papermill is not given one
+    assert index(nbdir.parent / "runs")["corpus"] == "/the/archive"
+
+
+def _fold_lists(folder: Path, ids: list[str], seed: int = 7) -> Path:
+    from mtlnb.camera_primus.corpus import primus
+
+    primus.write_folds(folder / "ScenarioX", primus.make_folds(ids, 5, seed=seed))
+    return folder / "ScenarioX"
+
+
+def _tiny_ids(corpus: Path) -> list[str]:
+    """The ids of ``tiny_corpus`` with a fifth sample added (five folds need five ids)."""
+    from tiny_corpus import TINY_LABELS, write_tiny_sample
+
+    if not (corpus / "Corpus" / "t4").exists():
+        write_tiny_sample(corpus / "Corpus", "t4", TINY_LABELS["t0"], seed=4)
+    return sorted(p.name for p in (corpus / "Corpus").iterdir())
+
+
+def test_the_ids_come_from_the_list_then_beside_the_corpus_then_the_test_folds(tiny_corpus, tmp_path):
+    ids = _tiny_ids(tiny_corpus)
+    assert rp.resolve_ids(tiny_corpus, None, None) == (ids, "every sample folder", False)
+    lists = _fold_lists(tmp_path / "lists", ids[:3] + ids[3:])
+    got, source, write = rp.resolve_ids(tiny_corpus, None, lists.parent)  # the folder above ScenarioX/ works too
+    assert (got, write) == (ids, True) and source == f"the test folds of {lists}"
+    listed = tmp_path / "clean.dat"
+    listed.write_text("\n".join(ids[:3]) + "\n")
+    assert rp.resolve_ids(tiny_corpus, listed, None) == (ids[:3], str(listed), True)
+    (tiny_corpus / rp.IDS_FILE).write_text("\n".join(ids[1:]) + "\n")
+    assert rp.resolve_ids(tiny_corpus, None, lists)[:2] == (ids[1:], str(tiny_corpus / rp.IDS_FILE))
+    with pytest.raises(ValueError, match=r"clean_samples.dat exists and lists other ids than .*clean.dat"):
+        rp.resolve_ids(tiny_corpus, listed, None)
+
+
+def test_ids_without_a_sample_folder_and_folds_of_other_ids_are_refused(tiny_corpus, tmp_path):
+    ids = _tiny_ids(tiny_corpus)
+    listed = tmp_path / "clean.dat"
+    listed.write_text("\n".join(ids + ["211010522-1_1_1"]) + "\n")
+    with pytest.raises(ValueError, match=r"1 of the 6 ids .* no sample folder in .*Corpus, e.g. \['211010522-1_1_1'\]"):
+        rp.resolve_ids(tiny_corpus, listed, None)
+    lists = _fold_lists(tmp_path / "lists", ids + ["x9"])
+    with pytest.raises(ValueError, match=r"cover 6 ids, the id list 5: 1 only in the folds \(e.g. \['x9'\]\)"):
+        rp.check_folds(lists, ids)
+    assert rp.check_folds(lists, ids + ["x9"]) == lists
+    with pytest.raises(FileNotFoundError, match="not the baseline's fold lists"):
+        rp.check_folds(tmp_path, ids)
+
+
+def test_the_given_lists_are_copied_into_a_reference_that_keeps_the_users_other_files(tmp_path, monkeypatch):
+    own = tmp_path / "own"
+    for folder in ("primus/samples/a", "primus/folds/ScenarioX", "maestro"):
+        (own / folder).mkdir(parents=True)
+    (own / "primus" / "folds" / "ScenarioX" / "test_gt_fold0.dat").write_text("stale\n")
+    monkeypatch.setenv("MTLNB_REFERENCE", str(own))
+    lists = _fold_lists(tmp_path / "lists", [f"i{k}" for k in range(10)])
+    (lists.parent / "Scenario3").mkdir()
+    (lists.parent / "Scenario3" / "train_gt_fold0.dat").write_text("i1\n")
+    ref = rp.reference_with_folds(lists, tmp_path / "study" / "reference")
+    assert (ref / "primus/folds/ScenarioX/test_gt_fold0.dat").read_text() == (lists / "test_gt_fold0.dat").read_text()
+    assert (ref / "primus/folds/Scenario3/train_gt_fold0.dat").read_text() == "i1\n"
+    assert (ref / "primus/samples").resolve() == (own / "primus/samples").resolve()
+    assert (ref / "maestro").is_symlink() and not (ref / "primus/folds").is_symlink()
+    assert rp.reference_with_folds(lists, ref) == ref  # made again over an earlier one
+
+
+def real_layout_archive(folder: Path, n: int, seed: int = 5) -> list[str]:
+    """A Camera-PrIMuS-layout archive as the real one is: ``folder/Corpus/<id>/`` with real-style ids
+    (``110000007-1_1_1``) and the archive's files, and no audio, no build markers, no manifest."""
+    import shutil
+
+    from mtlnb.camera_primus.corpus.synthetic import build_corpus
+
+    built = folder.parent / f"{folder.name}-built"
+    build_corpus(built, n, seed=seed, jobs=1, progress=False)
+    ids = []
+    for i, old in enumerate(sorted(p.name for p in (built / "Corpus").iterdir())):
+        new = f"{110000000 + 7 * i}-1_1_1"
+        (folder / "Corpus" / new).mkdir(parents=True)
+        for f in (built / "Corpus" / old).iterdir():
+            if f.suffix != ".wav":
+                shutil.copyfile(f, folder / "Corpus" / new / f.name.replace(old, new))
+        ids.append(new)
+    shutil.rmtree(built)
+    return ids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("CI"), reason="end to end: an archive built, notebooks 01-05 in smoke "
+                                                     "(minutes); CI=1 runs it")
+def test_a_real_layout_archive_without_audio_runs_with_the_baselines_fold_lists(tmp_path, monkeypatch):
+    import shutil
+
+    from mtlnb.camera_primus.corpus import primus
+    from mtlnb.profiles import get_profile
+
+    for var, sub in (("MTLNB_DATA", "data"), ("MTLNB_RUNS", "runs"), ("MTLNB_FIGURES", "figures")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    archive = tmp_path / "camera-primus"
+    ids = real_layout_archive(archive, 15)
+    lists = _fold_lists(tmp_path / "late-fusion", ids)
+    clean = tmp_path / "late-fusion" / "clean_samples.dat"
+    clean.write_text("\n".join(ids) + "\n")
+    nbs = tmp_path / "notebooks"  # the GradSPSA track: the piano track reads nothing of the archive
+    nbs.mkdir()
+    for nb in rp.notebooks()[:5]:
+        shutil.copyfile(nb, nbs / nb.name)
+    assert [p.name[:2] for p in rp.notebooks(nbs)] == ["01", "02", "03", "04", "05"]
+
+    assert rp.reproduce_corpus(archive, folds=lists, ids=clean, profile="smoke", notebook_dir=nbs) == 0
+    idx = index(tmp_path / "runs")
+    assert set(statuses(idx).values()) == {"ok"} and len(idx["notebooks"]) == 5
+    assert (idx["corpus"], idx["ids"], idx["folds_source"]) == (str(archive), 15, "baseline")
+    assert all((archive / "Corpus" / sid / f"{sid}.wav").is_file() for sid in ids)
+    assert primus.read_id_list(archive / "clean_samples.dat") == ids
+    study = tmp_path / "data" / "primus-real-smoke"
+    used, given = primus.load_folds(study / "folds"), primus.load_folds(lists)
+    for u, g in zip(used, given):  # the notebooks trained on the given folds (or the profile's subset of them)
+        assert set(u.train) <= set(g.train) and set(u.val) <= set(g.val) and set(u.test) <= set(g.test)
+    assert set(used[0].test) == set(given[0].test) or get_profile("smoke").corpus.subset_fraction < 1
+    assert list(study.glob("features-*/manifest.json")) and (study / "models" / "fold0" / "a2s" / "best.pt").is_file()
