@@ -3,6 +3,8 @@ cost of the ``paper`` profile.
 
 Run ``python benchmarks/bench_training.py [--sizes paper|mini|both] [--device auto|cpu|cuda] [--threads T]
 [--steps N] [--gpu-speedup X ...] [--utilisation U] [--floor-ms F] [--eval-floor-ms E] [--lstm-step-us S]``.
+``--from-dry-run paper-dry`` prints instead what a finished dry run measured: the memory check of every network
+and the paper profile's cost projected from its step times (:mod:`mtlnb.camera_primus.networks.budget`).
 
 The networks (OMR, baseline A2S, GradSPSA A2S) run at the papers' batch sizes (16, 4, 2 pairs) and at the input
 sizes of real Camera-PrIMuS (mean of 60 real samples: image 64 × 656, CQT 256 × 1,247 = 13.6 s of audio,
@@ -32,9 +34,10 @@ forward (CTC frames × stacked LSTM layers; the two directions of a BiLSTM run s
 
 The paper profile's work
 ------------------------
-Per fold: OMR, A2S and GradSPSA on 13,371 samples × 150 epochs, and the nine scenario OMRs on
-``int(13,371 × p / 100)`` samples each (Σ p = 43.2 %) × 150 epochs; every training validates on 4,457 samples
-per epoch (in batches of the training size: ``TrainProfile.eval_batch`` is None in ``paper``); then the
+Per fold: OMR and A2S on 13,371 samples × 150 epochs, GradSPSA on the thesis's 60 % subset (8,023 pairs,
+validated on 2,674; ``TrainProfile.gradspsa_subset_fraction``) × 150 epochs, and the nine scenario OMRs on
+``int(13,371 × p / 100)`` samples each (Σ p = 43.2 %) × 150 epochs; the other trainings validate on 4,457
+samples per epoch (in batches of the training size: ``TrainProfile.eval_batch`` is None in ``paper``); then the
 posteriors of 2 × 4,457 samples are exported per training, one sample at a time.  Five folds.  Data loading is
 not included (features are cached once).  The goal is under 6 GPU-hours on one H100.
 
@@ -266,15 +269,24 @@ def measure(network: str, sizes: str, device: str, threads: int, steps: int, que
 
 # -- projecting -------------------------------------------------------------------------------------------------
 
-def paper_work(train_batch: dict[str, int], eval_batch: dict[str, int]) -> list[Work]:
+def paper_work(train_batch: dict[str, int], eval_batch: dict[str, int],
+               gradspsa_fraction: float | None = None) -> list[Work]:
     """Every pass of the ``paper`` profile over five folds (module docstring), per kind.
 
     ``train_batch`` / ``eval_batch``: samples per update / per validation forward of each network.  A scenario
     subset has ``int(13,371 · p / 100)`` samples (``mtlnb.camera_primus.corpus.primus.scenario_subset``); an
-    epoch's last batch may be short, so passes are ceilings.
+    epoch's last batch may be short, so passes are ceilings.  GradSPSA trains and validates on
+    ``gradspsa_fraction`` of each split (default: the paper profile's ``gradspsa_subset_fraction``, the thesis's
+    60 %: 8,023 / 2,674) and exports posteriors of the full folds.
     """
     def ceil(n: int, b: int) -> int:
         return -(-n // b)
+
+    if gradspsa_fraction is None:
+        from mtlnb.profiles import get_profile
+
+        gradspsa_fraction = get_profile("paper").train.gradspsa_subset_fraction
+    g_train, g_val = round(gradspsa_fraction * TRAIN), round(gradspsa_fraction * VAL)
 
     scenarios = [int(TRAIN * p / 100) for p in SCENARIO_PERCENTS]
     omr_trainings = 1 + len(scenarios)
@@ -288,8 +300,8 @@ def paper_work(train_batch: dict[str, int], eval_batch: dict[str, int]) -> list[
              runs * omr_trainings * ceil(VAL, e["omr"])),
         Work("A2S training", "a2s", True, runs * TRAIN, runs * ceil(TRAIN, b["a2s"])),
         Work("A2S validation", "a2s", False, runs * VAL, runs * ceil(VAL, e["a2s"])),
-        Work("GradSPSA training", "gradspsa", True, runs * TRAIN, runs * ceil(TRAIN, b["gradspsa"])),
-        Work("GradSPSA validation", "gradspsa", False, runs * VAL, runs * ceil(VAL, e["gradspsa"])),
+        Work("GradSPSA training", "gradspsa", True, runs * g_train, runs * ceil(g_train, b["gradspsa"])),
+        Work("GradSPSA validation", "gradspsa", False, runs * g_val, runs * ceil(g_val, e["gradspsa"])),
     ]
     for network, label, trainings in (("omr", "OMR", omr_trainings), ("a2s", "A2S", 1), ("gradspsa", "GradSPSA", 1)):
         samples = FOLDS * trainings * (VAL + TEST)
@@ -388,7 +400,15 @@ def main(argv=None) -> None:
                         "call (ms), before the LSTM steps")
     parser.add_argument("--lstm-step-us", type=float, default=5.0, help="assumed GPU time of one sequential LSTM "
                         "step (µs; both directions side by side)")
+    parser.add_argument("--from-dry-run", metavar="PROFILE", default=None,
+                        help="instead of measuring: print the memory checks and the projection that a finished dry "
+                        "run of PROFILE (paper-dry) measured (mtlnb.camera_primus.networks.budget)")
     args = parser.parse_args(argv)
+    if args.from_dry_run:
+        from mtlnb.camera_primus.networks import budget
+
+        budget.main(["--profile", args.from_dry_run])
+        return
     if not 0 < args.utilisation <= 1:
         parser.error(f"--utilisation must be in (0, 1], got {args.utilisation}")
     if min(args.floor_ms, args.eval_floor_ms, args.lstm_step_us) < 0:

@@ -63,7 +63,11 @@ def test_paper_work_by_hand():
     assert scen.samples == runs * sum(subsets)
     assert scen.passes == runs * sum(-(-n // 16) for n in subsets)
     assert work["OMR validation, 10 trainings"].passes == runs * 10 * 279  # ceil(4,457 / 16)
-    assert work["GradSPSA training"].passes == runs * 6686  # ceil(13,371 / 2)
+    assert work["GradSPSA training"].passes == runs * 4012  # the 60 % subset: ceil(8,023 / 2)
+    assert work["GradSPSA validation"].samples == runs * 2674
+    full = {w.label: w for w in B.paper_work({"omr": 16, "a2s": 4, "gradspsa": 2}, {"omr": 16, "a2s": 4,
+                                                                                     "gradspsa": 2}, 1.0)}
+    assert full["GradSPSA training"].passes == runs * 6686  # the full folds: ceil(13,371 / 2)
     post = work["OMR posteriors (val + test, 1 per call)"]
     assert post.samples == post.passes == 5 * 10 * (4457 + 4457)
 

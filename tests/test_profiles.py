@@ -16,7 +16,7 @@ def test_every_name_has_a_profile_of_that_name():
 
 
 def test_unknown_name_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown profile 'huge'; choose one of smoke, mini, paper"):
+    with pytest.raises(ValueError, match="unknown profile .huge.; choose one of smoke, mini, paper, paper-dry"):
         get_profile("huge")
 
 
@@ -79,3 +79,39 @@ def test_paper_holds_the_papers_sizes():
     assert p.fusion.lm_order == 5 and p.fusion.max_test_samples is None
     assert (p.piano.updates, p.piano.batch) == (680_000, 64)  # Kelz et al.: 680,000 updates of 64
     assert p.piano.maps is None and p.piano.grid_rows is None and p.piano.cross_stitch_rows is None
+
+
+def test_paper_runs_gradspsa_on_the_thesis_subset_and_the_baseline_on_full_folds():
+    p = PROFILES["paper"]
+    assert p.train.gradspsa_subset_fraction == 0.6  # thesis Table 1: 36 / 12 / 12 %
+    assert p.corpus.subset_fraction == 1.0  # the baseline networks: the full folds
+    assert p.train.concurrent_trainings >= 1
+    assert all(PROFILES[n].train.gradspsa_subset_fraction == 1.0 for n in ("smoke", "mini"))
+    with pytest.raises(ValueError, match="gradspsa_subset_fraction"):
+        dataclasses.replace(p.train, gradspsa_subset_fraction=0.0)
+    with pytest.raises(ValueError, match="concurrent_trainings"):
+        dataclasses.replace(p.train, concurrent_trainings=0)
+
+
+def _shapes(block, skip):
+    return {f.name: getattr(block, f.name) for f in dataclasses.fields(block) if f.name not in skip}
+
+
+def test_paper_dry_has_the_papers_shapes_and_grids_and_little_data():
+    paper, dry = PROFILES["paper"], PROFILES["paper-dry"]
+    assert dry.dry_run and not paper.dry_run and not any(PROFILES[n].dry_run for n in ("smoke", "mini"))
+    # the corpus: the paper's split, several of its folds, a small corpus
+    assert _shapes(dry.corpus, {"n_pairs", "folds"}) == _shapes(paper.corpus, {"n_pairs", "folds"})
+    assert len(dry.corpus.folds) >= 2 and set(dry.corpus.folds) <= set(paper.corpus.folds)
+    assert dry.corpus.n_pairs < PROFILES["smoke"].corpus.n_pairs
+    # the networks, batches and subsets are the paper's; only epochs, batches per epoch and concurrency shrink
+    less = {"omr_epochs", "a2s_epochs", "gradspsa_epochs", "scenario_omr_epochs", "max_train_batches",
+            "concurrent_trainings"}
+    assert _shapes(dry.train, less) == _shapes(paper.train, less)
+    assert dry.train.max_train_batches == 1 and dry.train.omr_epochs == 1
+    # the LM order and the α grid are the paper's; the beams are narrowed for untrained networks
+    assert dry.fusion.lm_order == paper.fusion.lm_order and dry.fusion.alphas == paper.fusion.alphas
+    # piano: the paper's network, rates and grids (every row), few updates on synthetic performances
+    keep = ("batch", "maps", "learning_rates", "grid_rows", "cross_stitch_rows")
+    assert all(getattr(dry.piano, k) == getattr(paper.piano, k) for k in keep)
+    assert dry.piano.updates < PROFILES["smoke"].piano.updates and dry.piano.seconds_per_piece > 0

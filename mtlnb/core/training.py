@@ -34,6 +34,17 @@ Contracts
   ``seed`` and the epoch (the same on every rank).
 - **Non-finite losses** stop training with a ``FloatingPointError`` naming the epoch, step and sample ids; a CTC
   task removes infeasible samples beforehand (:func:`mtlnb.camera_primus.networks.ctc_tasks.filter_feasible`).
+  The losses are looked at on the host every ``config.check_every`` steps (default: every step on the CPU, where
+  reading a number costs nothing and the bad step is caught before its update; every 100 steps on a GPU, where
+  each read waits for the device to drain its queue and would make a small-batch training latency-bound).  Under
+  a deferred check the steps after a non-finite loss still update the weights until the check; the epoch is then
+  not checkpointed, so ``last.pt`` and ``best.pt`` never hold them.  Results are identical for any interval.
+
+Host synchronisation
+--------------------
+Per step, nothing is read back from the device except at the checks above (and the progress bar's loss, shown at
+the same checks).  A task may list batch entries that stay on the host (``host_keys``: the CTC tasks' labels and
+lengths, which the CTC loss validates on the host anyway), so that checking them costs no device round trip.
 
 Devices, precision, several processes
 -------------------------------------
@@ -85,6 +96,9 @@ AMP_DTYPES = ("bfloat16", "float16")
 # TrainConfig fields that change the optimisation: a resumed run must use the checkpoint's values.
 RESUME_FIELDS = ("batch_size", "optimizer", "lr", "momentum", "weight_decay", "seed", "max_batches_per_epoch",
                  "grad_clip")
+# Steps between host reads of the losses on a GPU when TrainConfig.check_every is None: one read per 100 steps
+# costs under 1 % of a latency-bound epoch, and a divergence is still named within 100 steps of it.
+DEFERRED_CHECK_STEPS = 100
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,9 @@ class TrainConfig:
     # (mtlnb.camera_primus.evaluation.scenarios); empty keeps none (the papers).
     snapshots_at: tuple[float, ...] = ()
     progress: bool = True  # tqdm bars and one summary line per epoch (rank 0 only)
+    # Steps between host reads of the training losses (the non-finite check, the bar's loss); None = 1 on the CPU
+    # (free there), DEFERRED_CHECK_STEPS elsewhere (each read drains the GPU's queue).  Never changes the results.
+    check_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -125,7 +142,7 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be a positive number, got {self.lr}")
         if self.amp_dtype not in AMP_DTYPES:
             raise ValueError(f"TrainConfig.amp_dtype must be one of {AMP_DTYPES}, got {self.amp_dtype!r}")
-        for name in ("max_batches_per_epoch", "eval_batch_size"):
+        for name in ("max_batches_per_epoch", "eval_batch_size", "check_every"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"TrainConfig.{name} must be None or >= 1, got {value}")
@@ -150,7 +167,8 @@ class Task(Protocol):
 
     A task may also have ``check_dataset(dataset, name)``, called on both datasets before the first epoch, which
     raises ``ValueError`` naming the samples that :meth:`loss` or :meth:`evaluate` could not use (so that no epoch
-    is trained and then lost to them).
+    is trained and then lost to them), and ``host_keys``, a tuple of batch entries that the loop leaves on the host
+    (lengths the task reads on the host: moving them to a GPU and back would synchronise every step).
     """
 
     metric: str
@@ -182,6 +200,9 @@ class TrainResult:
     epochs_done: int  # finished epochs in the run folder
     resumed_from: int  # finished epochs found in last.pt when this call began (0 = fresh run)
     history: list[dict] = field(default_factory=list)  # the log rows
+    # Per epoch trained by this call (not saved): epoch, train_seconds, train_steps (this process's), val_seconds,
+    # val_batches -- the step times that project a longer run (mtlnb.camera_primus.networks.budget).
+    timings: list[dict] = field(default_factory=list)
 
     @property
     def log_path(self) -> Path:
@@ -258,12 +279,14 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
-def move_to(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
-    """Move every tensor in a (nested) dict/list/tuple batch to ``device``; other values are kept as they are."""
+def move_to(batch: Any, device: torch.device, non_blocking: bool = False, keep: Iterable[str] = ()) -> Any:
+    """Move every tensor in a (nested) dict/list/tuple batch to ``device``; other values are kept as they are, and so
+    are the entries of a dict batch named in ``keep`` (a task's ``host_keys``)."""
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=non_blocking)
     if isinstance(batch, dict):
-        return {k: move_to(v, device, non_blocking) for k, v in batch.items()}
+        keep = frozenset(keep)
+        return {k: v if k in keep else move_to(v, device, non_blocking) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)) and any(isinstance(v, (torch.Tensor, dict, list, tuple)) for v in batch):
         return type(batch)(move_to(v, device, non_blocking) for v in batch)
     return batch
@@ -463,6 +486,7 @@ class _Progress:
     start: int  # finished epochs when this call of train() began (0 = fresh run)
     history: list[dict]  # the log rows, one per finished epoch
     best: dict  # {"metric", "mode", "value" (None until an epoch improves), "epoch" (0 = none)}
+    timings: list[dict] = field(default_factory=list)  # epochs trained by this call (TrainResult.timings)
 
     @classmethod
     def resume(cls, ckpt: dict | None, task: Task) -> "_Progress":
@@ -482,7 +506,7 @@ class _Progress:
     def result(self, run_dir: Path, task: Task) -> TrainResult:
         value = self.best["value"]
         return TrainResult(run_dir, task.metric, task.mode, math.nan if value is None else value,
-                           self.best["epoch"], len(self.history), self.start, self.history)
+                           self.best["epoch"], len(self.history), self.start, self.history, self.timings)
 
 
 def _make_optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
@@ -600,20 +624,69 @@ def _setup(model: nn.Module, task: Task, train_dataset, val_dataset, ckpt: dict 
                  config.progress and ddp.main, loader_rng, train_batches, train_loader, val_loader, run_dir)
 
 
+def check_interval(config: TrainConfig, device: torch.device) -> int:
+    """Steps between host reads of the training losses (``TrainConfig.check_every``; module docstring)."""
+    if config.check_every is not None:
+        return config.check_every
+    return 1 if device.type == "cpu" else DEFERRED_CHECK_STEPS
+
+
+class _LossCheck:
+    """The training losses since the last host read, and the one read that checks them.
+
+    ``add`` keeps a step's loss on the device (no synchronisation); ``due`` says when ``check`` should read them
+    (every ``every`` steps); ``check`` reads them all at once and raises ``FloatingPointError`` naming the first
+    non-finite one's step and samples, else returns their mean (for the progress bar).
+    """
+
+    def __init__(self, every: int, desc: str):
+        self.every, self.desc = every, desc
+        self.losses: list[torch.Tensor] = []
+        self.ids: list = []  # each step's sample ids (host values), for the error message
+        self.first_step = 1  # step number (from 1) of losses[0]
+
+    def add(self, loss: torch.Tensor, batch: Any) -> None:
+        self.losses.append(loss.detach())
+        self.ids.append(batch.get("ids") if isinstance(batch, dict) else None)
+
+    def due(self) -> bool:
+        return len(self.losses) >= self.every
+
+    def check(self) -> float | None:
+        if not self.losses:
+            return None
+        values = torch.stack([v.float() for v in self.losses]).cpu()  # the one host read
+        bad = (~torch.isfinite(values)).nonzero().flatten().tolist()
+        if bad:
+            i = bad[0]
+            ids = self.ids[i]
+            raise FloatingPointError(f"non-finite training loss {values[i].item()} at {self.desc}, step "
+                                     f"{self.first_step + i}" + (f", samples {ids}" if ids is not None else ""))
+        self.first_step += len(self.losses)
+        self.losses, self.ids = [], []
+        return float(values.mean())
+
+
 def _train_epoch(net, task, loader, optimizer, scaler, params, config, device, pin, autocast, desc, bars):
-    """One pass over this process's batches; returns ``[loss sum, steps]`` (float64, on the device)."""
+    """One pass over this process's batches; returns ``[loss sum, steps]`` (float64, on the device).
+
+    Nothing is read back from the device between the loss checks (:class:`_LossCheck`, every
+    :func:`check_interval` steps; with an interval of 1 a step is checked before its update)."""
     net.train()
     total = torch.zeros(2, dtype=torch.float64, device=device)
     one = torch.ones((), dtype=torch.float64, device=device)
+    keep = tuple(getattr(task, "host_keys", ()))
+    checks = _LossCheck(check_interval(config, device), desc)
     bar = tqdm(loader, desc=desc, leave=False, disable=not bars, dynamic_ncols=True)
-    for step, batch in enumerate(bar):
-        batch = move_to(batch, device, non_blocking=pin)
+    for batch in bar:
+        batch = move_to(batch, device, non_blocking=pin, keep=keep)
         with autocast():
             loss = task.loss(net, batch)
-        if not torch.isfinite(loss.detach()).item():
-            ids = batch.get("ids") if isinstance(batch, dict) else None
-            raise FloatingPointError(f"non-finite training loss {loss.item()} at {desc}, step "
-                                     f"{step + 1}" + (f", samples {ids}" if ids is not None else ""))
+        checks.add(loss, batch)
+        if checks.due():
+            mean = checks.check()
+            if bars:
+                bar.set_postfix(loss=f"{mean:.4g}")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if config.grad_clip is not None:
@@ -622,17 +695,17 @@ def _train_epoch(net, task, loader, optimizer, scaler, params, config, device, p
         scaler.step(optimizer)
         scaler.update()
         total += torch.stack([loss.detach().double(), one])
-        if bars:
-            bar.set_postfix(loss=f"{loss.item():.4g}")
     bar.close()
+    checks.check()  # the epoch's last steps: no epoch is logged with a non-finite loss in it
     return total
 
 
 def _validate(model, task, loader, device, pin, autocast, bars) -> dict[str, float]:
     """``task.evaluate`` on the unwrapped model in eval mode, keys prefixed with ``val_``."""
     model.eval()
+    keep = tuple(getattr(task, "host_keys", ()))
     with torch.no_grad(), autocast():
-        batches = (move_to(b, device, non_blocking=pin)
+        batches = (move_to(b, device, non_blocking=pin, keep=keep)
                    for b in tqdm(loader, desc="validation", leave=False, disable=not bars, dynamic_ncols=True))
         return {f"val_{k}": float(v) for k, v in task.evaluate(model, batches).items()}
 
@@ -687,11 +760,15 @@ def _run_epoch(loop: _Loop, progress: _Progress, epoch: int) -> None:
     loop.train_batches.set_epoch(epoch)
     total = _train_epoch(loop.net, task, loop.train_loader, loop.optimizer, loop.scaler, loop.params, config,
                          loop.device, loop.pin, loop.autocast, f"epoch {epoch + 1}/{config.epochs}", loop.bars)
-    loss_sum, steps = ddp.all_reduce_sum(total).tolist()
+    loss_sum, steps = ddp.all_reduce_sum(total).tolist()  # the epoch's one read of the loss sums
     ddp.sync_buffers(loop.model)
+    t1 = time.perf_counter()
 
     metrics = _validate(loop.model, task, loop.val_loader, loop.device, loop.pin, loop.autocast, loop.bars) \
         if ddp.main else None
+    progress.timings.append({"epoch": epoch + 1, "train_seconds": t1 - t0, "train_steps": len(loop.train_batches),
+                             "val_seconds": time.perf_counter() - t1,
+                             "val_batches": len(loop.val_loader) if loop.val_loader is not None else 0})
     metrics = ddp.broadcast(metrics)
     if task.metric not in metrics:
         raise ValueError(f"task.metric {task.metric!r} is not among the validation metrics {sorted(metrics)}")

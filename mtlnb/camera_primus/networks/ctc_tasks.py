@@ -49,6 +49,13 @@ Choices where the papers are silent
   the backward LSTM reads, and are an order of magnitude faster (the nine scenarios × five folds validate on full
   validation folds every epoch).  Set ``eval_batch_size=1`` for the baseline's exact procedure.
 - **Posteriors** are computed one sample at a time by default (``batch_size=1``), exactly as the baseline's test.
+
+Host and device
+---------------
+The labels and lengths stay on the host (``CTCTask.host_keys``: labels, input widths, label lengths, and the frames
+each label needs, computed at collation): the CTC loss validates them on the host (torch copies the labels to the
+device itself, without waiting), and checking them every step then never waits for the device.  Only the inputs go
+to the device.
 """
 
 from __future__ import annotations
@@ -159,6 +166,8 @@ class CTCTask:
     batching: str = "bucket"  # "bucket": batches of similar width (less padding); "random": the baseline's
     metric: str = "val_ser"  # selects best.pt (the baseline keeps the best validation SER)
     mode: str = "min"
+    # Batch entries the training loop leaves on the host (mtlnb.core.training): lengths only.
+    host_keys: tuple[str, ...] = ("labels", "image_widths", "audio_widths", "label_lengths", "label_min_frames")
 
     def __post_init__(self) -> None:
         if self.input_key not in ("image", "audio"):
@@ -175,7 +184,18 @@ class CTCTask:
         return self.vocabulary.blank
 
     def collate(self, items: list[dict]) -> dict:
-        return collate(items)
+        """:func:`mtlnb.camera_primus.corpus.datasets.collate`, plus ``label_min_frames`` ``(B,)``: the CTC frames
+        each label needs (:func:`ctc_min_frames`), computed here on the host so that the loss checks feasibility
+        without reading labels back from the device."""
+        batch = collate(items)
+        batch["label_min_frames"] = _batch_min_frames(batch["labels"], batch["label_lengths"])
+        return batch
+
+    def _min_frames(self, batch: dict) -> torch.Tensor:
+        """``label_min_frames`` of a batch (host), or computed from its labels for a batch collated elsewhere."""
+        if "label_min_frames" in batch:
+            return batch["label_min_frames"]
+        return _batch_min_frames(batch["labels"].cpu(), batch["label_lengths"].cpu())
 
     def batch_sampler(self, dataset: Dataset, batch_size: int, seed: int):
         if self.batching == "bucket":
@@ -183,13 +203,14 @@ class CTCTask:
         return ShuffledBatchSampler(len(dataset), batch_size, seed)
 
     def forward(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Float32 log-posteriors ``(B, T, |V|+1)`` and valid frames ``(B,)`` (on the same device) of a batch."""
+        """Float32 log-posteriors ``(B, T, |V|+1)`` (on the model's device) and valid frames ``(B,)`` (int64, on the
+        host) of a batch."""
         if self.paired:
             log_probs = model(batch["audio"], batch["image"], batch["image_widths"])
         else:
             log_probs = model(batch[self.input_key])
-        widths = batch[f"{self.input_key}_widths"]
-        lengths = torch.as_tensor(unwrap(model).output_lengths(widths.cpu())).to(log_probs.device)
+        widths = batch[f"{self.input_key}_widths"]  # on the host (host_keys); .cpu() is then free
+        lengths = torch.as_tensor(unwrap(model).output_lengths(widths.cpu()))
         if log_probs.ndim != 3 or log_probs.shape[-1] != len(self.vocabulary) + 1:
             raise ValueError(f"CTCTask: the network gave shape {tuple(log_probs.shape)}, expected "
                              f"(B, T, {len(self.vocabulary) + 1}) for {len(self.vocabulary)} symbols + blank")
@@ -205,7 +226,8 @@ class CTCTask:
         """
         log_probs, lengths = self.forward(model, batch)
         labels, label_lengths = batch["labels"], batch["label_lengths"]
-        infeasible = (_batch_min_frames(labels, label_lengths) > lengths) | (label_lengths < 1)
+        label_lengths_host = label_lengths.cpu()
+        infeasible = (self._min_frames(batch) > lengths) | (label_lengths_host < 1)  # host tensors: no sync
         if bool(infeasible.any()):
             ids = [batch["ids"][i] for i in infeasible.nonzero().flatten().tolist()]
             raise ValueError(f"CTC cannot emit the labels of {ids} within their frames; leave them out with "
@@ -233,11 +255,12 @@ class CTCTask:
             refs += batch["tokens"]
             _refuse_empty_references([sid for sid, t in zip(batch["ids"], batch["tokens"]) if len(t) == 0],
                                      "evaluated")
-            labels, label_lengths = batch["labels"], batch["label_lengths"]
-            ok = (_batch_min_frames(labels, label_lengths) <= lengths) & (label_lengths > 0)
+            labels, label_lengths = batch["labels"].cpu(), batch["label_lengths"].cpu()
+            ok = (self._min_frames(batch) <= lengths) & (label_lengths > 0)
             if bool(ok.any()):
-                per = losses.ctc_loss(log_probs[ok], labels[ok], lengths[ok], label_lengths[ok], blank=self.blank,
-                                      reduction="none")
+                rows = ok.nonzero().flatten().to(log_probs.device)
+                per = losses.ctc_loss(log_probs[rows], labels[ok], lengths[ok], label_lengths[ok],
+                                      blank=self.blank, reduction="none")
                 loss_sum += float(per.sum())
                 n_loss += int(ok.sum())
         return {"ser": metrics.ser(hyps, refs), "loss": loss_sum / n_loss if n_loss else float("nan")}
@@ -405,7 +428,7 @@ def save_posteriors(model: nn.Module, dataset: Dataset, path: str | os.PathLike,
         with io.atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             seen = set()
             for batch in tqdm(loader, desc=f"posteriors {Path(path).name}", disable=not progress, leave=False):
-                batch = move_to(batch, dev)
+                batch = move_to(batch, dev, keep=task.host_keys)
                 with torch.no_grad():
                     log_probs, lengths = task.forward(net, batch)
                 for sid, lp, n in zip(batch["ids"], log_probs.cpu().numpy(), lengths.tolist()):

@@ -137,7 +137,9 @@ def ctc_loss(
         zero_infinity=False,
     )
     finite = torch.isfinite(per_sample)
-    if not bool(finite.all()):
+    # On a GPU, reading ``finite`` would wait for the device every step; there the training loop's periodic
+    # loss check (mtlnb.core.training, ``check_every``) stops a run with an infinite loss instead.
+    if per_sample.device.type == "cpu" and not bool(finite.all()):
         bad = (~finite).nonzero().flatten().tolist()
         raise ValueError(
             f"ctc_loss: infinite loss for batch items {bad} (input_lengths {input_lengths[bad].tolist()}, "
@@ -220,6 +222,7 @@ def gradual_soft_sharing_loss(
     a2s_layers: Sequence[nn.Module | Iterable[torch.Tensor]],
     gamma: float = 1e-7,
     rule: str = "resize",
+    weights: Sequence[float] | None = None,
 ) -> torch.Tensor:
     """Unidirectional gradual soft parameter sharing, thesis Eq. 4.
 
@@ -233,6 +236,10 @@ def gradual_soft_sharing_loss(
         γ, the overall strength (thesis: 1e-7).
     rule : {"resize", "truncate", "moments"}
         How tensors of different shapes are compared; see the module docstring.
+    weights : sequence of float, optional
+        The per-layer factors, one per pair; default :func:`sharing_weights` of the number of pairs.  An ablation
+        that removes one paired layer (GradSPSA without its interaction block) passes the thesis's factors of the
+        pairs that remain, so that removing one layer does not re-weight the others.
 
     Returns
     -------
@@ -248,8 +255,15 @@ def gradual_soft_sharing_loss(
             f"gradual_soft_sharing_loss: need the same non-zero number of OMR and A2S layers, got "
             f"{len(omr_layers)} and {len(a2s_layers)}"
         )
+    if weights is None:
+        weights = sharing_weights(len(a2s_layers))
+    weights = tuple(float(w) for w in weights)
+    if len(weights) != len(a2s_layers) or not all(math.isfinite(w) and w >= 0 for w in weights):
+        raise ValueError(
+            f"gradual_soft_sharing_loss: need one finite weight >= 0 per layer pair ({len(a2s_layers)}), got {weights}"
+        )
     total = None
-    for s, (w, o_layer, a_layer) in enumerate(zip(sharing_weights(len(a2s_layers)), omr_layers, a2s_layers), 1):
+    for s, (w, o_layer, a_layer) in enumerate(zip(weights, omr_layers, a2s_layers), 1):
         omr = _layer_tensors(o_layer, f"OMR layer {s}")
         a2s = _layer_tensors(a_layer, f"A2S layer {s}")
         term = w * sum(_distance(o, a, rule) for o, a in _match(omr, a2s))

@@ -54,6 +54,26 @@ Choices where the papers are silent
   long multi-rests render minutes of silence (one mini pair has 166,845 CQT columns, 9 % of all the fold's audio).
 - CTC-infeasible training samples are left out and counted
   (:func:`mtlnb.camera_primus.networks.ctc_tasks.filter_feasible`).
+- **GradSPSA's subset** (``TrainProfile.gradspsa_subset_fraction``; the thesis's 60 %, its Table 1): GradSPSA trains
+  on that random share of the fold's training set and selects its epoch on that share of the validation set
+  (:func:`mtlnb.camera_primus.corpus.primus.subsample_fold`, seeded by the corpus seed and the fold), while OMR
+  and A2S keep the full folds.  Its posteriors are exported for the full validation and test folds, a superset of
+  the subset's, so that late fusion and the scenarios read the same samples for every network; ``run.json`` lists
+  the subset's sizes.
+
+Several trainings at once
+-------------------------
+:func:`ensure_runs_concurrently` (and through it :func:`ensure_runs`, :func:`train_scenario_omrs` and
+:func:`ensure_scenario_runs`) runs ``TrainProfile.concurrent_trainings`` trainings at a time in processes sharing
+the device (:mod:`mtlnb.core.scheduler`); a GradSPSA or ``omr_at<v>`` run waits for its fold's ``omr``.  Each run
+is the same training whether it runs alone or beside others.
+
+Dry runs
+--------
+Under a profile with ``dry_run`` (``paper-dry``), every training also writes its measured step times
+(``run.json["timing"]``) and the memory estimate of its network at the profile's batch
+(:func:`mtlnb.camera_primus.networks.budget.memory_check`, ``run.json["memory"]``, printed); the budget module
+projects the real run from them.
 """
 
 from __future__ import annotations
@@ -62,7 +82,8 @@ import copy
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field, replace
+import time
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -78,6 +99,7 @@ from mtlnb.camera_primus import metrics
 from mtlnb.camera_primus.corpus import primus
 from mtlnb.camera_primus.corpus.datasets import PrimusDataset, Vocabulary
 from mtlnb.camera_primus.networks import crnn, gradspsa_a2s as gradspsa
+from mtlnb.core import scheduler
 from mtlnb.core.paths import reference_root
 from mtlnb.profiles import TrainProfile
 from mtlnb.core.training import TrainResult, load_weights, snapshot_path, train
@@ -325,13 +347,25 @@ def load_network(run_dir: str | os.PathLike, train_profile: TrainProfile, checkp
     vocabulary = Vocabulary.load(run_dir / VOCABULARY)
     described = _describe(network, len(vocabulary), train_profile)
     for key, value in described.items():
-        if key in info and info[key] != value:
+        if key in info and _stored(info, key, value) != value:
             raise ValueError(f"{run_dir} holds a network with other {key} than this profile's ({info[key]} vs "
                              f"{value}): pass the profile it was trained with")
     model = build_network(network, len(vocabulary), train_profile)
     state = torch.load(path, map_location="cpu", weights_only=True)  # read once: weights and epoch
     model.load_state_dict(state["model"])
     return TrainedNetwork(network, model.eval(), vocabulary, int(state.get("epoch", -1)), path)
+
+
+def _stored(info: dict, key: str, current):
+    """``info[key]`` as today's code would describe it: a stored ``network_config`` gains the fields added to the
+    config classes since it was written, at their defaults (a field the old code did not have means the old
+    behaviour, which every new field's default keeps), so that older runs stay readable."""
+    stored = info[key]
+    if key != "network_config" or not isinstance(stored, dict) or not isinstance(current, dict):
+        return stored
+    defaults = {f.name: f.default for cls in (crnn.CRNNConfig, gradspsa.GradSPSAConfig) for f in fields(cls)
+                if f.default is not MISSING}
+    return {**{k: defaults[k] for k in current if k not in stored and k in defaults}, **stored}
 
 
 def _describe(network: str, vocab_size: int, train_profile: TrainProfile) -> dict:
@@ -352,7 +386,7 @@ def _check_run_folder(run_dir: Path, vocabulary: Vocabulary, described: dict) ->
     if info_path.exists():
         info = io.read_json(info_path)
         for key, value in described.items():
-            if key in info and info[key] != value:
+            if key in info and _stored(info, key, value) != value:
                 raise ValueError(f"{run_dir} holds a network with other {key} than the profile's: "
                                  f"{info[key]} vs {value}; delete the folder to retrain")
 
@@ -408,6 +442,10 @@ def train_network(study, fold: int, network: str, name: str | None = None, train
     omr_best = study.model_dir(fold, "omr") / "best.pt"
     if network == "gradspsa" and omr_best.exists():  # it reads the OMR's features: after the OMR is retrained,
         described["omr_checkpoint"] = io.sha256_file(omr_best)[:16]  # its checkpoints belong to another model
+    fraction = P.train.gradspsa_subset_fraction if network == "gradspsa" else 1.0
+    if network == "gradspsa":  # the thesis's GradSPSA subset (module docstring); a folder of another one is refused
+        described["subset_fraction"] = fraction
+        f = primus.subsample_fold(f, fraction, P.corpus.seed)
     _check_run_folder(run_dir, vocabulary, described)
     vocabulary.save(run_dir / VOCABULARY)
     if not (run_dir / RUN_INFO).exists():
@@ -417,7 +455,10 @@ def train_network(study, fold: int, network: str, name: str | None = None, train
     modality = _MODALITY[network]
     train_set = PrimusDataset(cache, list(train_ids) if train_ids is not None else list(f.train), vocabulary,
                               modality)
-    splits = _eval_splits(study, fold, vocabulary, modality)
+    splits = _eval_splits(study, fold, vocabulary, modality)  # the full folds: what the posteriors cover
+    val_set = splits["val"]
+    if fraction < 1:  # epoch selection on the subset's validation share
+        val_set = PrimusDataset(cache, list(f.val), vocabulary, modality, drop_unknown=True)
 
     default_epochs = P.train.scenario_omr_epochs if name.startswith("omr_s") else None
     overrides = {"progress": progress, "eval_batch_size": P.train.eval_batch}
@@ -442,10 +483,26 @@ def train_network(study, fold: int, network: str, name: str | None = None, train
         raise ValueError(f"{name} of fold {fold}: every training sample was left out ({len(left_out)})")
 
     task = _TASKS[network](vocabulary)
-    result = train(model, task, train_set, splits["val"], run_dir, config)
+    result = train(model, task, train_set, val_set, run_dir, config)
 
+    previous = io.read_json(run_dir / RUN_INFO)
+    timing = dict(previous.get("timing", {}))
     if not _posteriors_current(run_dir, result):
+        t0 = time.perf_counter()
         ctc_tasks.export_posteriors(run_dir, model, task, splits, device=config.device)
+        n = sum(len(ds) for ds in splits.values())
+        timing["posterior_seconds_per_sample"] = (time.perf_counter() - t0) / max(1, n)
+    if result.timings:  # this call trained: its last epoch's step times, and the widths they were taken at
+        last = result.timings[-1]
+        eval_batch = config.eval_batch_size or config.batch_size
+        timing.update(train_seconds_per_step=last["train_seconds"] / max(1, last["train_steps"]),
+                      val_seconds_per_batch=last["val_seconds"] / max(1, last["val_batches"]),
+                      batch=config.batch_size, eval_batch=eval_batch,
+                      **_batch_shape("train", task, train_set, config.batch_size, config.seed, last["epoch"] - 1,
+                                     config.max_batches_per_epoch),
+                      **_batch_shape("val", task, val_set, eval_batch, config.seed, 0, None),
+                      posterior_width=float(np.mean([w for ds in splits.values()
+                                                     for w in ds.widths(task.input_key)])))
     info = {
         "name": name, "fold": fold, "network": network, "profile": P.name,
         "n_train": len(train_set), "n_val": len(splits["val"]), "n_test": len(splits["test"]),
@@ -453,9 +510,43 @@ def train_network(study, fold: int, network: str, name: str | None = None, train
         "best_epoch": result.best_epoch, "best_val_ser": result.best_value, "epochs_done": result.epochs_done,
         "posteriors_epoch": result.best_epoch,
     }
+    if fraction < 1:
+        info["subset"] = {"fraction": fraction, "n_train": len(train_set), "n_val": len(val_set),
+                          "n_test": len(f.test)}
+    if timing:
+        info["timing"] = timing
+    if P.dry_run:
+        info["memory"] = previous.get("memory") or _dry_run_memory(network, model, train_set, config.batch_size,
+                                                                    vocabulary, name, fold)
     io.write_json(run_dir / RUN_INFO, info)
     return CTCRun(name, fold, network, run_dir, result, len(train_set), left_out,
                   {s: ctc_tasks.posteriors_path(run_dir, s) for s in SPLITS})
+
+
+def _batch_shape(prefix: str, task, dataset: PrimusDataset, batch: int, seed: int, epoch: int,
+                 max_batches: int | None) -> dict[str, float]:
+    """``{<prefix>_width, <prefix>_samples}``: mean padded input width (columns of ``task.input_key``) and mean
+    samples of the batches the training loop drew in ``epoch`` (the task's sampler is deterministic given seed and
+    epoch): what a measured step time is per (a short last batch may be the one a dry run trained on)."""
+    sampler = task.batch_sampler(dataset, batch, seed)
+    sampler.set_epoch(epoch)
+    widths = dataset.widths(task.input_key)
+    batches = list(sampler)[:max_batches] if max_batches else list(sampler)
+    return {f"{prefix}_width": float(np.mean([max(widths[i] for i in b) for b in batches])),
+            f"{prefix}_samples": float(np.mean([len(b) for b in batches]))}
+
+
+def _dry_run_memory(network: str, model: nn.Module, train_set: PrimusDataset, batch: int, vocabulary: Vocabulary,
+                    name: str, fold: int) -> dict:
+    """A dry run's memory check of one training (:func:`mtlnb.camera_primus.networks.budget.memory_check`) at the
+    widest training sample's width, printed; returns the record for ``run.json``."""
+    from mtlnb.camera_primus.networks import budget
+
+    keys = {"omr": ("image",), "a2s": ("audio",), "gradspsa": ("image", "audio")}[network]
+    widest = {key: max(int(w) for w in train_set.widths(key)) for key in keys}
+    check = budget.memory_check(model, _TASKS[network](vocabulary), batch, widest)
+    print(f"dry run, {name} of fold {fold}: {check.summary()}", flush=True)
+    return check.as_dict()
 
 
 def train_omr(study, fold: int, ids: Sequence[str] | None = None, name: str = "omr", epochs: int | None = None,
@@ -469,9 +560,11 @@ def train_scenario_omrs(study, fold: int, scenarios: Iterable[int] | None = None
     """The scenario OMRs ``omr_s1``…``omr_s9`` of a fold (or the listed ``scenarios``), each on its
     :func:`scenario_ids`; returns ``{name: CTCRun}``."""
     scenarios = list(scenarios) if scenarios is not None else list(range(1, len(SCENARIO_PERCENTS) + 1))
-    return {SCENARIO_NAMES[s - 1]: train_omr(study, fold, scenario_ids(study, fold, s), SCENARIO_NAMES[s - 1],
-                                             epochs, progress)
-            for s in scenarios}
+    names = [SCENARIO_NAMES[s - 1] for s in scenarios]
+    jobs = [scheduler.Job(name, train_omr, (study, fold, scenario_ids(study, fold, s), name, epochs),
+                          {"progress": progress and _concurrency(study) == 1})
+            for s, name in zip(scenarios, names)]
+    return _run_jobs(study, jobs)
 
 
 def omr_level_name(target: float) -> str:
@@ -608,8 +701,61 @@ def ensure_run(study, fold: int, name: str, progress: bool = True) -> CTCRun:
 
 
 def ensure_runs(study, fold: int, names: Iterable[str], progress: bool = True) -> dict[str, CTCRun]:
-    """:func:`ensure_run` for each name, in order: ``{name: CTCRun}``."""
-    return {name: ensure_run(study, fold, name, progress) for name in names}
+    """:func:`ensure_run` for each name (``TrainProfile.concurrent_trainings`` at a time, in order where one at a
+    time): ``{name: CTCRun}``."""
+    names = list(dict.fromkeys(names))
+    runs = ensure_runs_concurrently(study, [(fold, name) for name in names], progress)
+    return {name: runs[(fold, name)] for name in names}
+
+
+def _concurrency(study) -> int:
+    return study.profile.train.concurrent_trainings
+
+
+def _run_jobs(study, jobs: list) -> dict:
+    """:func:`mtlnb.core.scheduler.run_jobs` at the profile's concurrency.  Before workers start, the folds and the
+    feature cache are settled here, so that no two workers write them."""
+    if _concurrency(study) > 1 and len(jobs) > 1:
+        study.folds  # noqa: B018 - computes and writes the folds once, in this process (cached_property)
+        study.cache()
+    return scheduler.run_jobs(jobs, _concurrency(study), device="auto")
+
+
+def _needs(name: str) -> tuple[str, ...]:
+    """The runs of the same fold that run ``name`` reads (trained first): the fold's ``omr`` for GradSPSA and the
+    level runs."""
+    return ("omr",) if name == "gradspsa" or _LEVEL_RUN.fullmatch(name) else ()
+
+
+def ensure_runs_concurrently(study, wanted: Iterable[tuple[int, str]], progress: bool = True
+                             ) -> dict[tuple[int, str], CTCRun]:
+    """:func:`ensure_run` for each ``(fold, name)``, ``TrainProfile.concurrent_trainings`` at a time
+    (:mod:`mtlnb.core.scheduler`); a run waits for the runs it reads (:func:`_needs`), which are added where not
+    listed.  One at a time, the runs are made in the order given, in this process.
+
+    Parameters
+    ----------
+    study : mtlnb.camera_primus.study.PrimusStudy
+    wanted : iterable of (int, str)
+        Folds and run names, as :func:`ensure_run` takes them.
+    progress : bool
+        Bars and epoch lines; only with one training at a time (several processes would garble them).
+
+    Returns
+    -------
+    dict
+        ``{(fold, name): CTCRun}`` for every run listed (and those added).
+    """
+    wanted = list(dict.fromkeys(wanted))
+    keys = list(wanted)
+    for fold, name in wanted:
+        keys[:0] = [(fold, need) for need in _needs(name) if (fold, need) not in keys]
+    keys = list(dict.fromkeys(keys))
+    show = progress and _concurrency(study) == 1
+    jobs = [scheduler.Job((fold, name), ensure_run, (study, fold, name), {"progress": show},
+                          tuple((fold, need) for need in _needs(name)))
+            for fold, name in keys]
+    return _run_jobs(study, jobs)
 
 
 def run_maker(name: str) -> str:
@@ -846,7 +992,9 @@ def ensure_scenario_runs(study, fold: int, omr_levels: str = "auto", percents: S
     else:
         omrs = [names[s - 1] for s in wanted]
     study.build_corpus(progress=progress)  # a synthetic corpus that is missing (a finished one is only checked)
-    return tuple(ensure_runs(study, fold, [*omrs, *a2s_names], progress))
+    names = list(dict.fromkeys([*omrs, *a2s_names]))
+    ensure_runs_concurrently(study, [(fold, name) for name in names], progress)
+    return tuple(names)
 
 
 def calibration_run_name(percent: float) -> str:

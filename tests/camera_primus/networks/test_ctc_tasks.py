@@ -356,3 +356,24 @@ def test_token_level_greedy_decode_equals_the_numpy_rule_on_quantised_posteriors
                 warnings.simplefilter("error")  # e.g. torch's warning about non-writable arrays
                 got = wordgraph.greedy_decode(logp, VOCAB.symbols)
             assert got == [VOCAB.symbols[i] for i in numpy_greedy(logp, 3)], trial
+
+
+# -- host and device --
+
+def test_lengths_stay_on_the_host_and_min_frames_come_with_the_batch():
+    task = ctc_tasks.omr_task(VOCAB)
+    items = toy_items(3, 4)
+    items[0]["labels"], items[0]["tokens"] = torch.tensor([1, 1, 2]), ["b", "b", "c"]
+    batch = task.collate(items)
+    assert batch["label_min_frames"].tolist() == [ctc_min_frames(it["labels"].tolist()) for it in items]
+    assert {"labels", "image_widths", "label_lengths", "label_min_frames"} <= set(task.host_keys)
+    assert "image" not in task.host_keys  # the input goes to the device
+    # a batch collated elsewhere (no label_min_frames) is checked the same way
+    plain = {k: v for k, v in batch.items() if k != "label_min_frames"}
+    torch.manual_seed(0)
+    net = TinyCTC().eval()  # no dropout: two calls give the same loss
+    assert torch.equal(task.loss(net, batch), task.loss(net, plain))
+    log_probs, lengths = task.forward(net, batch)
+    assert lengths.device.type == "cpu" and lengths.dtype == torch.int64
+    with torch.no_grad():  # as the training loop validates
+        assert task.evaluate(net, [batch]) == task.evaluate(net, [plain])

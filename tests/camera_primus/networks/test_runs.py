@@ -310,3 +310,116 @@ def test_ensure_run_refuses_names_it_cannot_make(name, message):
 def test_run_maker_names_the_notebook_and_the_call():
     assert experiments.run_maker("a2s").startswith("notebook 03")
     assert "ensure_run(study, fold, 'omr_s3')" in experiments.run_maker("omr_s3")
+
+
+# -- GradSPSA's subset, several trainings at once, dry runs ----------------------------------------------------------
+
+def test_gradspsa_trains_on_its_subset_and_exports_the_full_folds(tiny_study):
+    study = replace(tiny_study, profile=replace(TINY_PROFILE, train=replace(TINY_TRAIN, gradspsa_subset_fraction=0.6)))
+    experiments.train_omr(study, 0, progress=False)
+    run = experiments.train_gradspsa(study, 0, progress=False)
+    fold = study.folds[0]
+    sub = primus.subsample_fold(fold, 0.6, study.profile.corpus.seed)
+    info = json.loads((run.run_dir / "run.json").read_text())
+    assert info["subset"] == {"fraction": 0.6, "n_train": run.n_train, "n_val": len(sub.val), "n_test": len(sub.test)}
+    assert run.n_train + len(run.left_out) == len(sub.train) < len(fold.train)
+    for split in ("val", "test"):  # posteriors of the full folds: late fusion reads every sample
+        with ctc_tasks.load_posteriors(run.posteriors[split]) as post:
+            assert sorted(post) == sorted(getattr(fold, split))
+    # the baseline networks keep the full folds
+    assert json.loads((study.model_dir(0, "omr") / "run.json").read_text())["n_train"] + \
+        len(json.loads((study.model_dir(0, "omr") / "run.json").read_text())["left_out"]) == len(fold.train)
+    # a folder trained on the subset is not resumed with the full folds
+    full = replace(study, profile=replace(TINY_PROFILE, train=replace(TINY_TRAIN, gradspsa_subset_fraction=1.0)))
+    with pytest.raises(ValueError, match="subset_fraction"):
+        experiments.train_gradspsa(full, 0, progress=False)
+
+
+def test_ensure_runs_concurrently_puts_the_omr_before_what_reads_it(monkeypatch, tiny_study):
+    seen = {}
+    monkeypatch.setattr(experiments.scheduler, "run_jobs",
+                        lambda jobs, concurrency, device: seen.update(jobs=jobs, concurrency=concurrency) or
+                        {job.key: job.key for job in jobs})
+    got = experiments.ensure_runs_concurrently(tiny_study, [(1, "gradspsa"), (0, "a2s"), (1, "omr_at40")])
+    keys = [job.key for job in seen["jobs"]]
+    assert keys[0] == (1, "omr") and set(keys) == {(1, "omr"), (1, "gradspsa"), (0, "a2s"), (1, "omr_at40")}
+    after = {job.key: job.after for job in seen["jobs"]}
+    assert after[(1, "gradspsa")] == after[(1, "omr_at40")] == ((1, "omr"),) and after[(0, "a2s")] == ()
+    assert seen["concurrency"] == 1 and set(got) == set(keys)
+    assert all(job.kwargs == {"progress": True} for job in seen["jobs"])  # bars only one at a time
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)["model"]
+
+
+def test_concurrent_trainings_equal_sequential_ones(tiny_built, tmp_path):
+    def study(name, concurrency):
+        s = PrimusStudy(replace(TINY_PROFILE, train=replace(TINY_TRAIN, concurrent_trainings=concurrency)),
+                        tmp_path / name, tiny_built / "corpus", synthetic=False, jobs=1)
+        cache = next((tiny_built / "study").glob("features-*"))
+        shutil.copytree(cache, s.root / cache.name)
+        return s
+
+    names = ["omr_s1", "omr_s2"]
+    one, two = study("one", 1), study("two", 2)
+    made = experiments.ensure_runs(one, 0, names, progress=False)
+    together = experiments.ensure_runs(two, 0, names, progress=False)
+    for name in names:
+        assert together[name].result.history and [
+            {k: v for k, v in r.items() if k != "seconds"} for r in together[name].result.history] == [
+            {k: v for k, v in r.items() if k != "seconds"} for r in made[name].result.history]
+        a, b = _weights(made[name].run_dir), _weights(together[name].run_dir)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_dry_run_records_step_times_and_the_memory_check(tiny_study, capsys):
+    study = replace(tiny_study, profile=replace(TINY_PROFILE, dry_run=True))
+    run = experiments.train_omr(study, 0, progress=False)
+    info = json.loads((run.run_dir / "run.json").read_text())
+    assert info["timing"]["train_seconds_per_step"] > 0 and info["timing"]["batch"] == TINY_TRAIN.omr_batch
+    assert info["timing"]["posterior_seconds_per_sample"] > 0
+    widths = study.cache().widths("image")
+    trained = [sid for sid in study.folds[0].train if sid not in run.left_out]
+    assert info["memory"]["widths"] == {"image": max(widths[sid] for sid in trained)}  # the widest batch
+    assert info["memory"]["fits"] and info["memory"]["batch"] == TINY_TRAIN.omr_batch
+    assert "dry run, omr of fold 0: estimated" in capsys.readouterr().out
+
+
+def test_the_paper_dry_training_stage_runs_the_papers_networks_and_projects_the_paper_run(tiny_built, tmp_path):
+    """The dry run's training stage at the paper's networks and batches (on the nine tiny samples instead of the
+    dry run's corpus): every network trains, checks its memory and times its steps; the report projects the paper
+    profile from them.  The whole dry run is ``python -m mtlnb reproduce --profile paper-dry``."""
+    from mtlnb.camera_primus.networks import budget
+
+    dry = get_profile("paper-dry")
+    profile = replace(dry, corpus=CorpusProfile(n_pairs=9, folds=(0,), n_folds=3))
+    study = PrimusStudy(profile, tmp_path / "dry", tiny_built / "corpus", synthetic=False, jobs=1)
+    shutil.copytree(next((tiny_built / "study").glob("features-*")), study.root / next(
+        (tiny_built / "study").glob("features-*")).name)
+    made = experiments.ensure_runs(study, 0, ["a2s", "gradspsa", "omr_s1"], progress=False)
+    assert experiments.network_configs(10, profile.train) == experiments.network_configs(10, get_profile("paper").train)
+    for name in ("omr", "a2s", "gradspsa", "omr_s1"):
+        info = json.loads((study.model_dir(0, name) / "run.json").read_text())
+        assert info["epochs_done"] == 1 and info["memory"]["fits"], name
+        assert info["timing"]["train_seconds_per_step"] > 0 and info["timing"]["batch"] == {
+            "omr": 16, "omr_s1": 16, "a2s": 4, "gradspsa": 2}[name]
+    assert made["gradspsa"].n_train + len(made["gradspsa"].left_out) == round(0.6 * len(study.folds[0].train))
+    text = budget.report(study)
+    assert "MEANINGLESS" in text and "PROJECTED on an H100" in text
+    assert all(f"  {net:<9} batch" in text for net in ("omr", "a2s", "gradspsa"))
+
+
+def test_runs_written_before_a_config_field_existed_stay_readable(tmp_path):
+    profile = get_profile("smoke").train
+    vocabulary = Vocabulary(("a", "b", "c"))
+    described = experiments._describe("gradspsa", len(vocabulary), profile)
+    vocabulary.save(tmp_path / experiments.VOCABULARY)
+    older = json.loads(json.dumps(described))
+    del older["network_config"]["interaction_block"]  # a field GradSPSAConfig gained later, default = old behaviour
+    (tmp_path / experiments.RUN_INFO).write_text(json.dumps(older))
+    experiments._check_run_folder(tmp_path, vocabulary, described)  # accepted
+    older["network_config"]["interaction_block"] = not described["network_config"]["interaction_block"]
+    (tmp_path / experiments.RUN_INFO).write_text(json.dumps(older))
+    with pytest.raises(ValueError, match="other network_config"):
+        experiments._check_run_folder(tmp_path, vocabulary, described)

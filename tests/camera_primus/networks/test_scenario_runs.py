@@ -67,9 +67,14 @@ def recording_study(profile):
 
 def test_ensure_scenario_runs_asks_for_the_scenarios_runs(monkeypatch):
     asked = []
-    monkeypatch.setattr(runs, "ensure_runs",
-                        lambda study, fold, names, progress=True: asked.append((fold, list(names))) or
-                        {n: None for n in names})
+
+    def record(study, wanted, progress=True):
+        wanted = list(wanted)
+        asked.append((wanted[0][0], [name for _, name in wanted]))
+        assert len({fold for fold, _ in wanted}) == 1
+        return {key: None for key in wanted}
+
+    monkeypatch.setattr(runs, "ensure_runs_concurrently", record)
     study = recording_study("mini")
     # snapshots: one run per level, by increasing target; then the A2S runs in the order given
     got = runs.ensure_scenario_runs(study, 2, progress=False)
