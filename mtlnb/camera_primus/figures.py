@@ -322,7 +322,8 @@ def improvement_figure(improvement: pd.DataFrame, methods: Sequence[str] | None 
     x = np.arange(len(columns))
     for i, m in enumerate(methods):
         ax.bar(x + (i - (len(methods) - 1) / 2) * width, improvement.loc[m, columns].to_numpy(dtype=float), width,
-               label=f"{scenarios.METHOD_LABELS[m]} (mean {improvement.loc[m, 'average']:.1f} %)")
+               label=f"{scenarios.METHOD_LABELS[m]} (mean {improvement.loc[m, 'average']:.1f} % over "
+                     f"{int(improvement.loc[m].get('scenarios counted', 9))} scenarios)")
     if thesis:
         h = thesis_tables.headline_improvement()
         ax.plot(x, h["per_scenario"].to_numpy(), "k_", ms=14, mew=2,

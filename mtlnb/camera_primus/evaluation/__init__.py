@@ -1,3 +1,4 @@
-"""Evaluation: the thesis's nine OMR/A2S scenarios (`scenarios`), both cross-validation schemes with bootstrap
-intervals and paired tests (`crossval`), the tables and findings of notebook 05 (`tables`) and the thesis's own
-published tables (`thesis_tables`), and the sim-to-real evaluation of a trained run on real samples (`sim2real`)."""
+"""Evaluation: the thesis's nine OMR/A2S scenarios (`scenarios`), both cross-validation schemes and paired tests
+(`crossval`), the paired bootstrap behind every interval (`bootstrap`), the tables and findings of notebook 05
+(`tables`) and the thesis's own published tables (`thesis_tables`), and the sim-to-real evaluation of a trained run
+on real samples (`sim2real`)."""

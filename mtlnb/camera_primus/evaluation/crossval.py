@@ -24,10 +24,13 @@ Choices (the thesis is silent unless cited)
   ``100 · (SER_baseline − SER_GradSPSA) / SER_baseline`` per scenario, then the arithmetic mean over the
   scenarios (negative ones included) and the maximum; the thesis's 37.2 % / 86.2 % are the MBR row, GradSPSA
   k-fold against its baseline.
-- **Bootstrap intervals** (beyond the thesis): test samples resampled with replacement, corpus SER
-  ``Σ errors / Σ ref_len`` of each resample; under k-fold each fold is resampled on its own and the fold SERs
-  averaged (the statistic the scheme reports).  Percentile interval, seeded, the same seed for every cell (the
-  cells share their random draws, which keeps differences between methods free of resampling noise).
+- **Bootstrap intervals** (beyond the thesis): :mod:`mtlnb.camera_primus.evaluation.bootstrap` -- the decoded
+  test samples of each fold resampled with replacement, one draw shared by every pair, scenario and method
+  (paired), the corpus SER ``Σ errors / Σ ref_len`` of what each cell kept; under k-fold the mean of the fold
+  SERs; over training seeds too where the samples carry a ``train_seed``.  Percentile intervals, seeded.
+- **Several training seeds**: where the tables carry a ``train_seed`` column, :func:`fold_ser` and
+  :func:`select_folds` work per seed (each seed's runs select their own fold), and a figure is the mean over
+  seeds (:func:`mtlnb.camera_primus.evaluation.bootstrap.draw`).
 - **Paired test** baseline vs GradSPSA per scenario and method (beyond the thesis): on the test samples both
   pairs kept, over every evaluated fold, the per-sample error differences ``d_i = e_GradSPSA,i − e_baseline,i``;
   statistic ``100 · Σ d / Σ ref_len`` (the difference of the two corpus SERs on those samples); p-value of a
@@ -42,14 +45,21 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-SCHEMES = ("validation", "kfold")  # the baseline's scheme (best validation fold) and standard k-fold
+from mtlnb.camera_primus.evaluation import bootstrap
+
+SCHEMES = bootstrap.SCHEMES  # the baseline's scheme (best validation fold) and standard k-fold
 CRITERIA = ("pair", "omr", "a2s")  # validation result of the baseline's scheme: both networks' mean, or one's
+
+
+def _seed_keys(frame: pd.DataFrame) -> list[str]:
+    """``["train_seed"]`` where the table holds several trainings' rows, else ``[]``."""
+    return [bootstrap.SEED] if bootstrap.SEED in frame.columns else []
 
 
 def fold_ser(samples: pd.DataFrame) -> pd.DataFrame:
     """Corpus SER per (pair, scenario, fold, method): columns ``pair, scenario, fold, method, errors, ref_len,
-    n_samples, ser`` (%)."""
-    g = samples.groupby(["pair", "scenario", "fold", "method"], sort=True)
+    n_samples, ser`` (%); per training seed too (a first column ``train_seed``) where ``samples`` has one."""
+    g = samples.groupby([*_seed_keys(samples), "pair", "scenario", "fold", "method"], sort=True)
     out = g.agg(errors=("errors", "sum"), ref_len=("ref_len", "sum"), n_samples=("id", "nunique")).reset_index()
     out["ser"] = 100.0 * out.errors / out.ref_len
     return out
@@ -57,7 +67,8 @@ def fold_ser(samples: pd.DataFrame) -> pd.DataFrame:
 
 def select_folds(validation: pd.DataFrame, eligible: pd.DataFrame | None = None,
                  criterion: str = "pair") -> pd.DataFrame:
-    """The baseline's scheme: per (pair, scenario), the fold with the best validation result.
+    """The baseline's scheme: per (pair, scenario) -- and per training seed where ``validation`` has a
+    ``train_seed`` column --, the fold with the best validation result.
 
     Parameters
     ----------
@@ -79,94 +90,54 @@ def select_folds(validation: pd.DataFrame, eligible: pd.DataFrame | None = None,
     v = validation.copy()
     v["criterion"] = {"pair": (v.omr_val_ser + v.a2s_val_ser) / 2, "omr": v.omr_val_ser,
                       "a2s": v.a2s_val_ser}[criterion]
+    group = [*_seed_keys(v), "pair", "scenario"]
     if eligible is not None:
-        v = v.merge(eligible[["pair", "scenario", "fold"]].drop_duplicates(), on=["pair", "scenario", "fold"])
-    v = v.sort_values(["pair", "scenario", "criterion", "fold"], kind="stable")
-    return v.groupby(["pair", "scenario"], sort=True).head(1)[["pair", "scenario", "fold", "criterion"]] \
-        .reset_index(drop=True)
+        on = [c for c in (*group, "fold") if c in eligible.columns]
+        v = v.merge(eligible[on].drop_duplicates(), on=on)
+    v = v.sort_values([*group, "criterion", "fold"], kind="stable")
+    return v.groupby(group, sort=True).head(1)[[*group, "fold", "criterion"]].reset_index(drop=True)
 
 
-def bootstrap_ser(errors: Sequence[float], ref_len: Sequence[float], groups: Sequence | None = None,
-                  n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of a corpus SER (%), resampling samples with replacement.
-
-    Parameters
-    ----------
-    errors, ref_len : sequences of length N
-        Per-sample edit distances and reference lengths.
-    groups : sequence of length N, optional
-        Fold of each sample: each group is resampled on its own and the statistic is the mean of the group
-        SERs (the k-fold figure); default one group (the corpus SER).
-    n_boot : int
-        Resamples.
-    seed : int
-        The interval is a deterministic function of the data and the seed.
-    level : float in (0, 1)
-        Coverage.
-
-    Returns
-    -------
-    (low, high) : floats, percent
-    """
-    e, n = np.asarray(errors, dtype=np.float64), np.asarray(ref_len, dtype=np.float64)
-    if e.shape != n.shape or e.ndim != 1 or len(e) == 0:
-        raise ValueError(f"bootstrap_ser: errors and ref_len must be equal-length, non-empty 1-D; got shapes "
-                         f"{e.shape} and {n.shape}")
-    if n_boot < 1 or not 0 < level < 1:
-        raise ValueError(f"bootstrap_ser: need n_boot ≥ 1 and 0 < level < 1, got {n_boot}, {level}")
-    g = np.zeros(len(e), dtype=np.int64) if groups is None else pd.factorize(np.asarray(groups))[0]
-    if len(g) != len(e):
-        raise ValueError(f"bootstrap_ser: {len(g)} groups for {len(e)} samples")
-    rng = np.random.default_rng(seed)
-    stats = np.zeros(n_boot)
-    labels = np.unique(g)
-    for k in labels:
-        idx = np.nonzero(g == k)[0]
-        draw = idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]
-        stats += 100.0 * e[draw].sum(axis=1) / n[draw].sum(axis=1)
-    stats /= len(labels)
-    tail = 100.0 * (1 - level) / 2
-    low, high = np.percentile(stats, [tail, 100.0 - tail])
-    return float(low), float(high)
-
-
-def cross_validate(samples: pd.DataFrame, validation: pd.DataFrame, criterion: str = "pair",
-                   n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
-    """Both cross-validation schemes, with bootstrap intervals, for every (pair, scenario, method).
+def draws(samples: pd.DataFrame, validation: pd.DataFrame, criterion: str = "pair",
+          n_boot: int = bootstrap.DEFAULT_N_BOOT, seed: int = 0,
+          units: pd.DataFrame | None = None) -> bootstrap.Draws:
+    """Both cross-validation schemes of every (pair, scenario, method), point estimates and paired bootstrap draws
+    (:func:`mtlnb.camera_primus.evaluation.bootstrap.draw`; the folds of the baseline's scheme from
+    :func:`select_folds`).
 
     Parameters
     ----------
     samples : DataFrame
-        Kept test samples, long: ``pair, fold, scenario, id, method, errors, ref_len``.
+        Kept test samples, long: ``pair, fold, scenario, id, method, errors, ref_len`` (optionally
+        ``train_seed``).
     validation : DataFrame
-        :func:`select_folds`'s input.
+        :func:`select_folds`'s input (optionally with ``train_seed``: each seed's runs select their own fold).
+    criterion : {"pair", "omr", "a2s"}
+    n_boot, seed : int
+        Resamples and their seed.
+    units : DataFrame, optional
+        The decoded test samples (``fold, id``) the bootstrap resamples (default: those ``samples`` holds).
+    """
+    per_fold = fold_ser(samples)
+    chosen = select_folds(validation, per_fold[[*_seed_keys(per_fold), "pair", "scenario", "fold"]], criterion)
+    return bootstrap.draw(samples, units, chosen, n_boot, seed)
+
+
+def cross_validate(samples: pd.DataFrame, validation: pd.DataFrame, criterion: str = "pair",
+                   n_boot: int = bootstrap.DEFAULT_N_BOOT, seed: int = 0, level: float = bootstrap.DEFAULT_LEVEL,
+                   units: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Both cross-validation schemes, with paired bootstrap intervals, for every (pair, scenario, method): the
+    table of :func:`draws`.
 
     Returns
     -------
     DataFrame
-        Columns ``pair, scheme, scenario, method, ser, ci_low, ci_high, folds`` (the folds the figure comes
-        from, e.g. ``"4"`` or ``"0,1,2,4"``), ``n_folds, n_samples``.  (pair, scenario) without any kept
-        sample give no rows.
+        Columns ``pair, scheme, scenario, method, ser, ci_low, ci_high`` (%), ``folds`` (the folds the figure
+        comes from, e.g. ``"4"`` or ``"0,1,2,4"``), ``n_folds, n_samples`` (kept test samples behind the figure),
+        ``n_seeds, defined`` (:meth:`mtlnb.camera_primus.evaluation.bootstrap.Draws.table`).  (pair, scenario)
+        without any kept sample give no rows.
     """
-    per_fold = fold_ser(samples)
-    chosen = select_folds(validation, per_fold[["pair", "scenario", "fold"]], criterion)
-    chosen = {(r.pair, r.scenario): r.fold for r in chosen.itertuples()}
-    rows = []
-    for (pair, scenario, method), part in samples.groupby(["pair", "scenario", "method"], sort=True):
-        folds = per_fold[(per_fold.pair == pair) & (per_fold.scenario == scenario) & (per_fold.method == method)]
-        schemes = {"kfold": sorted(folds.fold)}
-        if (pair, scenario) in chosen:
-            schemes["validation"] = [chosen[(pair, scenario)]]
-        for scheme, use in schemes.items():
-            sub = part[part.fold.isin(use)]
-            ser = float(folds[folds.fold.isin(use)].ser.mean())
-            low, high = bootstrap_ser(sub.errors, sub.ref_len, sub.fold, n_boot, seed, level)
-            rows.append({"pair": pair, "scheme": scheme, "scenario": scenario, "method": method, "ser": ser,
-                         "ci_low": low, "ci_high": high, "folds": ",".join(str(f) for f in use),
-                         "n_folds": len(use), "n_samples": int(sub.id.nunique())})
-    out = pd.DataFrame(rows, columns=["pair", "scheme", "scenario", "method", "ser", "ci_low", "ci_high", "folds",
-                                      "n_folds", "n_samples"])
-    return out.sort_values(["pair", "scheme", "scenario", "method"], kind="stable").reset_index(drop=True)
+    return draws(samples, validation, criterion, n_boot, seed, units).table(level)
 
 
 def paired_test(errors_a: Sequence[float], errors_b: Sequence[float], ref_len: Sequence[float],

@@ -22,6 +22,7 @@ Source: the thesis, §5 "Results" (cited by table, caption and section):
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -137,15 +138,23 @@ def published_table5() -> pd.Series:
 
 
 def headline_improvement(method: str = "Minimum Bayes Risk", gradspsa_block: str = "gradspsa_kfold",
-                         baseline_block: str = "baseline_thesis") -> dict:
+                         baseline_block: str = "baseline_thesis", scenarios: Sequence[int] | None = None) -> dict:
     """The thesis's headline recomputed from its Table 3 (module notes): per-scenario relative improvement
     ``100 · (b − g) / b`` of ``gradspsa_block`` over ``baseline_block`` for ``method``, its mean over the
     scenarios where both exist, and its maximum.
 
+    Parameters
+    ----------
+    scenarios : sequence of int, optional
+        Average and maximum over these scenarios only (e.g. the ones another run has enough test samples in, to
+        compare like with like); default all nine, as the thesis.  ``per_scenario`` keeps all nine.
+
     Returns
     -------
     dict
-        ``per_scenario`` (Series, %), ``average`` (%), ``best`` (%), ``best_scenario`` (int).
+        ``per_scenario`` (Series, %), ``average`` (%), ``best`` (%), ``best_scenario`` (int), ``scenarios``
+        (the scenarios averaged, those of ``scenarios`` where both blocks have a figure); ``average``, ``best``
+        and ``best_scenario`` are NaN where none is left.
     """
     t = published_table3()
     if method not in METHODS:
@@ -153,7 +162,15 @@ def headline_improvement(method: str = "Minimum Bayes Risk", gradspsa_block: str
     for b in (gradspsa_block, baseline_block):
         if b not in BLOCKS:
             raise ValueError(f"headline_improvement: block must be one of {list(BLOCKS)}, got {b!r}")
+    chosen = list(SCENARIOS) if scenarios is None else [int(s) for s in scenarios]
+    unknown = [s for s in chosen if s not in SCENARIOS]
+    if unknown:
+        raise ValueError(f"headline_improvement: scenarios must be in 1..9, got {unknown}")
     base, grad = t.loc[(baseline_block, method)], t.loc[(gradspsa_block, method)]
     rel = (100.0 * (base - grad) / base).rename("relative improvement (%)")
-    return {"per_scenario": rel, "average": float(rel.mean()), "best": float(rel.max()),
-            "best_scenario": int(rel.idxmax())}
+    part = rel[sorted(set(chosen))].dropna()
+    if part.empty:
+        return {"per_scenario": rel, "average": math.nan, "best": math.nan, "best_scenario": math.nan,
+                "scenarios": []}
+    return {"per_scenario": rel, "average": float(part.mean()), "best": float(part.max()),
+            "best_scenario": int(part.idxmax()), "scenarios": [int(s) for s in part.index]}

@@ -46,22 +46,31 @@ def test_cross_validation_on_a_three_fold_toy():
         assert r.ci_low <= r.ser <= r.ci_high
 
 
-def test_bootstrap_interval_contains_the_estimate_and_is_deterministic():
-    rng = np.random.default_rng(1)
-    n = rng.integers(5, 30, size=60)
-    e = rng.binomial(n, 0.2)
-    point = 100 * e.sum() / n.sum()
-    low, high = crossval.bootstrap_ser(e, n, n_boot=500, seed=3)
-    assert low < point < high
-    assert (low, high) == crossval.bootstrap_ser(e, n, n_boot=500, seed=3)
-    assert (low, high) != crossval.bootstrap_ser(e, n, n_boot=500, seed=4)
-    # every sample at the same rate: no spread
-    assert crossval.bootstrap_ser([2, 4, 6], [10, 20, 30], n_boot=50) == pytest.approx((20.0, 20.0))
-    # grouped: the statistic is the mean of group SERs (20 % and 10 % -> 15 %) whatever the resample
-    assert crossval.bootstrap_ser([2, 2, 1, 1], [10, 10, 10, 10], groups=[0, 0, 1, 1], n_boot=50) == \
-        pytest.approx((15.0, 15.0))
-    with pytest.raises(ValueError, match="equal-length"):
-        crossval.bootstrap_ser([1, 2], [3])
+def test_cross_validation_resamples_the_decoded_units_of_both_pairs():
+    samples = toy_samples()
+    validation = toy_validation([40.0, 30.0, 10.0], [20.0, 40.0, 50.0])
+    units = pd.DataFrame({"fold": [0, 0, 0, 1, 1, 1], "id": ["0-0", "0-1", "0-x", "1-0", "1-1", "1-x"]})
+    cv = crossval.cross_validate(samples, validation, n_boot=300, units=units)
+    # the samples kept and the point estimates do not depend on the units, only the resampling does
+    base = crossval.cross_validate(samples, validation, n_boot=300)
+    assert cv.ser.tolist() == base.ser.tolist() and cv.n_samples.tolist() == base.n_samples.tolist()
+    assert (cv.defined < 1).all()  # a resample of three units may draw only the unkept "x"
+    with pytest.raises(ValueError, match="not among the units"):
+        crossval.cross_validate(samples, validation, units=units[units.fold == 0])
+
+
+def test_several_training_seeds_select_their_own_fold():
+    v = pd.concat([toy_validation([40.0, 30.0, 10.0], [20.0, 40.0, 50.0]).assign(train_seed=1),
+                   toy_validation([10.0, 30.0, 40.0], [20.0, 40.0, 50.0]).assign(train_seed=2)])
+    chosen = crossval.select_folds(v, criterion="omr")
+    assert chosen.set_index("train_seed").fold.to_dict() == {1: 2, 2: 0}
+    samples = pd.concat([toy_samples().assign(train_seed=1), toy_samples().assign(train_seed=2, errors=0)])
+    assert set(crossval.fold_ser(samples).train_seed) == {1, 2}
+    cv = crossval.cross_validate(samples, v, criterion="omr", n_boot=100).set_index("scheme")
+    # k-fold: seed 1 gives 15 %, seed 2 (no errors) 0 %: the mean over seeds
+    assert cv.loc["kfold", "ser"] == pytest.approx(7.5) and cv.loc["kfold", "n_seeds"] == 2
+    # the baseline's scheme: seed 1 picks fold 2 (empty: fold 1 next, 10 %), seed 2 picks fold 0 (0 %)
+    assert cv.loc["validation", "ser"] == pytest.approx(5.0) and cv.loc["validation", "folds"] == "0,1"
 
 
 def test_paired_test_obvious_cases():

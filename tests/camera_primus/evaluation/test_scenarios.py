@@ -159,3 +159,26 @@ def test_calibration_reads_the_calibration_runs(tmp_path):
     assert cal.levels.loc["H", "percent"] == pytest.approx(10.0)
     with pytest.raises(ValueError, match=r"'omr_cal_p50' of fold 0.*ensure_calibration_runs"):
         scenarios.calibrate_percents(study, 0, (*percents, 50.0))
+
+
+def test_results_resample_the_decoded_test_samples_of_both_pairs():
+    """Scenario 2 keeps one of four decoded samples for the baseline: the bootstrap resamples all four (the units),
+    so some resamples keep none of it; the point estimates are the kept samples' corpus SER."""
+    decoded = ["a", "b", "c", "d"]
+    filt = pd.DataFrame({"pair": ["baseline"] * 4 + ["gradspsa"] * 4, "fold": 0, "id": decoded * 2,
+                         "a2s_ser": [10.0, 40.0, 50.0, 60.0, 10.0, 20.0, 25.0, 60.0]})
+    rows = [("baseline", 0, 1, i, "lattice_combination", 2, 10) for i in decoded]
+    rows += [("gradspsa", 0, 1, i, "lattice_combination", 1, 10) for i in decoded]
+    rows += [("baseline", 0, 2, "a", "lattice_combination", 2, 10)]
+    rows += [("gradspsa", 0, 2, i, "lattice_combination", 1, 10) for i in "abc"]
+    samples = pd.DataFrame(rows, columns=["pair", "fold", "scenario", "id", "method", "errors", "ref_len"])
+    validation = pd.DataFrame({"pair": ["baseline", "baseline", "gradspsa", "gradspsa"], "fold": 0,
+                               "scenario": [1, 2, 1, 2], "omr_val_ser": 30.0, "a2s_val_ser": 40.0})
+    res = scenarios.ScenarioResults(samples=samples, sizes=pd.DataFrame(), validation=validation, a2s_filter=filt,
+                                    config=scenarios.ScenarioConfig(), percents=None, names=("omr",) * 9)
+    assert res.units.id.tolist() == decoded
+    cv = res.cross_validate(n_boot=400, seed=0).set_index(["pair", "scheme", "scenario"])
+    assert cv.loc[("baseline", "kfold", 2), "ser"] == pytest.approx(20.0)
+    assert cv.loc[("baseline", "kfold", 2), "defined"] == pytest.approx(1 - 0.75 ** 4, abs=0.06)
+    assert cv.loc[("gradspsa", "kfold", 1), "defined"] == 1.0
+    assert res.draws(n_boot=400, seed=0).table().equals(res.cross_validate(n_boot=400, seed=0))
