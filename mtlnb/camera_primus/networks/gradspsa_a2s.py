@@ -42,6 +42,14 @@ Choices where the thesis is silent or ambiguous (each made here, on purpose):
   ablation the thesis did not run.
 - **OMR padding** is masked out of the attention when the OMR widths are given (padded image columns are not
   score); the baseline has no masking anywhere else, and neither do we.
+- **Ablation switches** (:data:`ADDITIONS`, :func:`ablate`; the thesis ran no ablation): each of GradSPSA's four
+  additions to the baseline A2S can be removed alone.  ``dense_connections=False``: the plain chain above.
+  ``interaction_block=False``: no attention to the OMR (nor the two projections in front of it); the BiLSTM reads
+  the conv columns ``c3`` directly (with dense connections the output layer reads ``[c3, l]``), and the OMR copy
+  is kept for the sharing loss only, which then has two pairs, conv and BiLSTM, with the thesis's factors of s = 1
+  and s = 3 (the missing layer is not replaced, and the others are not re-weighted).  Without the **third conv
+  block** the stack is the baseline's two blocks (one CTC frame per 2 input columns instead of 4) and the dense
+  connections start at conv2's columns.  Without the **sharing loss**: γ = 0.
 - Initialisation: Keras defaults everywhere (:func:`~mtlnb.camera_primus.networks.crnn.keras_init_`), the q/k/v
   projections initialised as three separate glorot matrices, as Keras' separate query/key/value layers are.
 """
@@ -49,7 +57,7 @@ Choices where the thesis is silent or ambiguous (each made here, on purpose):
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -72,6 +80,8 @@ from mtlnb.camera_primus.networks.crnn import (
 # The thesis's sharing pairs, shallow to deep (s = 1..S): OMR Conv3, BiLSTM1, BiLSTM2 ↔ A2S Conv2, interaction
 # block, BiLSTM.  Names are sub-module names of the OMR CRNN and of GradSPSAA2S.
 SHARING_PAIRS = (("conv3", "conv2"), ("lstm1", "interaction"), ("lstm2", "lstm"))
+# GradSPSA's four additions to the baseline A2S, each removable alone by ablate() (module docstring).
+ADDITIONS = ("dense_connections", "interaction_block", "third_conv_block", "sharing_loss")
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class GradSPSAConfig(ConvStackConfig):
     residual_dropout: float = 0.1  # standard Transformer dropout before each Add & Norm (thesis silent)
     layer_norm_eps: float = 1e-5  # torch's default (thesis silent)
     dense_connections: bool = True  # thesis; False = plain chain, for an ablation
+    interaction_block: bool = True  # thesis; False = no attention to the OMR features, for an ablation
     mask_omr_padding: bool = True  # ignore padded OMR columns as keys when their widths are given
     lstm_units: int = 256  # thesis: one BiLSTM with 256 units
     lstm_dropout: float = 0.5  # thesis: 0.5 dropout, Keras-style on the BiLSTM's inputs
@@ -107,6 +118,30 @@ class GradSPSAConfig(ConvStackConfig):
             raise ValueError(
                 f"GradSPSAConfig.sharing_rule must be one of {losses.SHARING_RULES}, got {self.sharing_rule!r}"
             )
+        if not self.sharing_gamma >= 0:
+            raise ValueError(f"GradSPSAConfig.sharing_gamma must be >= 0, got {self.sharing_gamma}")
+
+
+def ablate(config: GradSPSAConfig, addition: str | None) -> GradSPSAConfig:
+    """``config`` with one of GradSPSA's :data:`ADDITIONS` removed (``None``: unchanged); module docstring.
+
+    ``"third_conv_block"`` keeps the first two conv blocks (the baseline A2S's), so it needs a config with three
+    or more; ``"sharing_loss"`` sets γ = 0; the two others switch their flag off.  ``ValueError`` for an unknown
+    name, or an addition the config has already lost.
+    """
+    if addition is None:
+        return config
+    if addition not in ADDITIONS:
+        raise ValueError(f"ablate: addition must be one of {ADDITIONS} or None, got {addition!r}")
+    if addition == "third_conv_block":
+        if len(config.filters) < 3:
+            raise ValueError(f"ablate: the config has {len(config.filters)} conv blocks, no third one to remove")
+        return replace(config, filters=config.filters[:2], kernels=config.kernels[:2], pools=config.pools[:2])
+    if addition == "sharing_loss":
+        return replace(config, sharing_gamma=0.0)
+    if not getattr(config, addition):
+        raise ValueError(f"ablate: the config has no {addition} to remove")
+    return replace(config, **{addition: False})
 
 
 class InteractionBlock(nn.Module):
@@ -153,8 +188,8 @@ class GradSPSAA2S(ConvStackNet):
         the module with any OMR of the same shape and call ``load_state_dict``.
 
     Sub-modules: ``conv1``, ``conv2``, ``conv3``, ``a2s_proj``, ``omr_proj``, ``interaction``, ``lstm``, ``out``
-    and the frozen ``omr``.  Optimise only ``trainable_parameters()`` (equivalently, the parameters with
-    ``requires_grad``).
+    and the frozen ``omr`` (an ablated config lacks ``conv3``, or the projections and ``interaction``).  Optimise
+    only ``trainable_parameters()`` (equivalently, the parameters with ``requires_grad``).
     """
 
     def __init__(self, config: GradSPSAConfig, omr: CRNN):
@@ -165,17 +200,26 @@ class GradSPSAA2S(ConvStackNet):
         cfg = config
         blocks = self._add_conv_blocks(cfg)
         c3 = cfg.features_per_column
-        self.a2s_proj = nn.Linear(c3, cfg.d_model)
-        self.omr_proj = nn.Linear(omr.config.features_per_column, cfg.d_model)
-        self.interaction = InteractionBlock(
-            cfg.d_model, cfg.num_heads, cfg.ff_dim, cfg.attention_dropout, cfg.residual_dropout, cfg.layer_norm_eps
-        )
-        lstm_in = c3 + cfg.d_model if cfg.dense_connections else cfg.d_model
+        if cfg.interaction_block:
+            self.a2s_proj = nn.Linear(c3, cfg.d_model)
+            self.omr_proj = nn.Linear(omr.config.features_per_column, cfg.d_model)
+            self.interaction = InteractionBlock(
+                cfg.d_model, cfg.num_heads, cfg.ff_dim, cfg.attention_dropout, cfg.residual_dropout,
+                cfg.layer_norm_eps
+            )
+            z_width = cfg.d_model
+        else:  # the ablation: the BiLSTM reads the conv columns (module docstring)
+            z_width = 0
+        if cfg.dense_connections:
+            lstm_in = c3 + z_width
+        else:
+            lstm_in = z_width or c3
         self.lstm = BiLSTM(lstm_in, cfg.lstm_units, cfg.lstm_dropout)
         out_in = lstm_in + 2 * cfg.lstm_units if cfg.dense_connections else 2 * cfg.lstm_units
         self.out = nn.Linear(out_in, cfg.num_classes)
-        keras_init_(self.a2s_proj)
-        keras_init_(self.omr_proj)
+        if cfg.interaction_block:
+            keras_init_(self.a2s_proj)
+            keras_init_(self.omr_proj)
         keras_init_(self.out)
         for block in blocks:
             keras_init_(block)
@@ -226,38 +270,54 @@ class GradSPSAA2S(ConvStackNet):
                 f"GradSPSAA2S: {a2s_input.shape[0]} A2S inputs but {omr_input.shape[0]} OMR inputs; they come in pairs"
             )
         c3 = columns(self._run_conv_blocks(a2s_input))
-        memory = self.omr_proj(self.omr_features(omr_input))
-        mask = None
-        if omr_widths is not None and cfg.mask_omr_padding:
-            lengths = self.omr.output_lengths(torch.as_tensor(omr_widths).cpu()).to(memory.device)
-            if lengths.shape != (memory.shape[0],):
-                raise ValueError(
-                    f"GradSPSAA2S: omr_widths must have shape ({memory.shape[0]},), got {tuple(lengths.shape)}"
-                )
-            mask = torch.arange(memory.shape[1], device=memory.device)[None, :] >= lengths[:, None]
-        z = self.interaction(self.a2s_proj(c3), memory, mask)
+        if cfg.interaction_block:
+            memory = self.omr_proj(self.omr_features(omr_input))
+            mask = None
+            if omr_widths is not None and cfg.mask_omr_padding:
+                lengths = self.omr.output_lengths(torch.as_tensor(omr_widths).cpu()).to(memory.device)
+                if lengths.shape != (memory.shape[0],):
+                    raise ValueError(
+                        f"GradSPSAA2S: omr_widths must have shape ({memory.shape[0]},), got {tuple(lengths.shape)}"
+                    )
+                mask = torch.arange(memory.shape[1], device=memory.device)[None, :] >= lengths[:, None]
+            z = self.interaction(self.a2s_proj(c3), memory, mask)
+            h = torch.cat([c3, z], dim=-1) if cfg.dense_connections else z
+        else:  # the ablation without the interaction block: the OMR image is not read
+            h = c3
         if cfg.dense_connections:
-            h = torch.cat([c3, z], dim=-1)
             h = torch.cat([h, self.lstm(h)], dim=-1)
         else:
-            h = self.lstm(z)
+            h = self.lstm(h)
         return F.log_softmax(self.out(h), dim=-1)
 
     def output_lengths(self, widths):
         """CTC input lengths for unpadded CQT widths (``W // 4`` with the defaults)."""
         return self.config.output_lengths(widths)
 
+    def sharing_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The ``SHARING_PAIRS`` whose A2S layer this network has (all three, or two without the interaction
+        block)."""
+        return tuple((o, a) for o, a in SHARING_PAIRS if hasattr(self, a))
+
     def sharing_layers(self) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
-        """The paired layers' parameters for the sharing loss, shallow to deep (see ``SHARING_PAIRS``).
+        """The paired layers' parameters for the sharing loss, shallow to deep (see :meth:`sharing_pairs`).
 
         Returns ``(omr_layers, a2s_layers)``: per layer, its Keras parameters in registration order.
         """
-        omr_layers = [keras_parameters(getattr(self.omr, o)) for o, _ in SHARING_PAIRS]
-        a2s_layers = [keras_parameters(getattr(self, a)) for _, a in SHARING_PAIRS]
+        pairs = self.sharing_pairs()
+        omr_layers = [keras_parameters(getattr(self.omr, o)) for o, _ in pairs]
+        a2s_layers = [keras_parameters(getattr(self, a)) for _, a in pairs]
         return omr_layers, a2s_layers
 
+    def sharing_weights(self) -> tuple[float, ...]:
+        """Eq. 4's factors of :meth:`sharing_pairs`: the thesis's S = 3 factors of the pairs present."""
+        full = dict(zip(SHARING_PAIRS, losses.sharing_weights(len(SHARING_PAIRS))))
+        return tuple(full[pair] for pair in self.sharing_pairs())
+
     def sharing_loss(self) -> torch.Tensor:
-        """Thesis Eq. 4 over ``SHARING_PAIRS`` with the config's γ and rule; gradients reach only A2S parameters."""
+        """Thesis Eq. 4 over :meth:`sharing_pairs` with the config's γ and rule; gradients reach only A2S
+        parameters."""
         return losses.gradual_soft_sharing_loss(
-            *self.sharing_layers(), gamma=self.config.sharing_gamma, rule=self.config.sharing_rule
+            *self.sharing_layers(), gamma=self.config.sharing_gamma, rule=self.config.sharing_rule,
+            weights=self.sharing_weights()
         )
