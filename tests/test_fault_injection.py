@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -145,6 +146,29 @@ def test_a_second_feature_build_on_the_same_cache_is_refused(tiny_corpus, tmp_pa
     with parallel.build_lock(tmp_path / "cache"):
         with pytest.raises(parallel.FolderBusyError, match="cache"):
             feature_cache.build_cache(tiny_corpus, tmp_path / "cache", jobs=1, progress=False)
+
+
+def test_an_up_to_date_cache_is_read_while_another_process_holds_it(tiny_corpus, tmp_path):
+    # Concurrent trainings all check the cache that the parent process built; none of them may be refused.
+    built = feature_cache.build_cache(tiny_corpus, tmp_path / "cache", jobs=1, progress=False)
+    with parallel.build_lock(tmp_path / "cache"):
+        again = feature_cache.build_cache(tiny_corpus, tmp_path / "cache", jobs=1, progress=False)
+    assert again.ids == built.ids
+
+
+def test_a_waiting_build_completes_after_the_other_one(tiny_corpus, tmp_path):
+    holder = threading.Thread(target=lambda: _hold(tmp_path / "cache", 0.5))
+    holder.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    cache = feature_cache.build_cache(tiny_corpus, tmp_path / "cache", jobs=1, progress=False, wait=True)
+    holder.join()
+    assert time.monotonic() - started > 0.3 and cache.ids == ["t0", "t1", "t2", "t3"]
+
+
+def _hold(folder, seconds):
+    with parallel.build_lock(folder):
+        time.sleep(seconds)
 
 
 # ------------------------------------------------------------------------- D2: what counts as done

@@ -53,14 +53,15 @@ class PrimusStudy:
         listed = self.corpus_root / "clean_samples.dat"
         return primus.read_id_list(listed) if listed.is_file() and not self.synthetic else self.corpus.ids()
 
-    def build_cache(self, progress: bool = True) -> feature_cache.FeatureCache:
+    def build_cache(self, progress: bool = True, wait: bool = False) -> feature_cache.FeatureCache:
         cache_dir = feature_cache.default_cache_dir(self.root)
         return feature_cache.build_cache(self.corpus_root, cache_dir, ids=self.ids(), jobs=self.jobs,
-                                         progress=progress)
+                                         progress=progress, wait=wait)
 
     def cache(self) -> feature_cache.FeatureCache:
-        """The feature cache, built or completed if needed (an up-to-date cache is only checked, not rebuilt)."""
-        return self.build_cache(progress=False)
+        """The feature cache, built or completed if needed (an up-to-date cache is only checked, not rebuilt); a
+        build running elsewhere on it (e.g. a concurrent training completing it) is waited for."""
+        return self.build_cache(progress=False, wait=True)
 
     @cached_property
     def folds(self) -> list[primus.Fold]:

@@ -152,10 +152,12 @@ def _inline(fn: Callable, tasks: list, initializer: Callable | None, initargs: t
 
 
 @contextmanager
-def build_lock(folder: str | os.PathLike, writes_in: Iterable[str] = (".",)) -> Iterator[Path]:
+def build_lock(folder: str | os.PathLike, writes_in: Iterable[str] = (".",), wait: bool = False) -> Iterator[Path]:
     """Hold ``folder`` (created if needed) for one build.
 
-    Raises :class:`FolderBusyError` naming the folder if another live process holds it; waits (at most
+    Raises :class:`FolderBusyError` naming the folder if another live process holds it, or with ``wait`` waits
+    for that process to finish (saying so on stderr once; for readers that only complete what another build may be
+    completing at the same moment, e.g. concurrent trainings checking one feature cache).  Waits (at most
     :data:`ORPHAN_WAIT_S`) until workers left by a dead build have exited, then deletes the temporary files of
     :func:`mtlnb.core.io.atomic_path` that a killed build left in the folders it writes in: ``writes_in``, glob
     patterns relative to ``folder`` (e.g. ``("." , "Corpus/*")``; other processes may be writing elsewhere below).
@@ -167,8 +169,11 @@ def build_lock(folder: str | os.PathLike, writes_in: Iterable[str] = (".",)) -> 
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise FolderBusyError(f"{folder}: another mtlnb process is building here; wait for it to finish "
-                                  "or stop it") from None
+            if not wait:
+                raise FolderBusyError(f"{folder}: another mtlnb process is building here; wait for it to finish "
+                                      "or stop it") from None
+            print(f"{folder}: another mtlnb process is building here; waiting for it", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         _wait_for_orphans(folder)
         for pattern in writes_in:  # files a killed build was writing atomically: never finished, never used
             for sub in ([folder] if pattern == "." else folder.glob(pattern)):

@@ -224,19 +224,24 @@ def _compute_missing(corpus: primus.PrimusCorpus, cache_dir: Path, settings: Fea
 
 def build_cache(corpus_root: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
                 settings: FeatureSettings = FeatureSettings(), ids: list[str] | None = None,
-                jobs: int | None = None, progress: bool = True) -> FeatureCache:
+                jobs: int | None = None, progress: bool = True, wait: bool = False) -> FeatureCache:
     """Compute the features of every sample of a corpus (or of ``ids``) that is missing or stale.
 
     Samples that cannot be read are left out (and lose features an earlier build cached for them), listed with
     their reasons in the manifest and in the returned cache's ``left_out``; the rest are cached.  Safe to interrupt:
     features are written atomically and the manifest is rewritten at the end, so a rerun recomputes only what the
     interrupted one did not record.  Another build running on ``cache_dir`` raises
-    :class:`mtlnb.core.parallel.FolderBusyError`.
+    :class:`mtlnb.core.parallel.FolderBusyError`, or with ``wait`` is waited for.  A cache that holds every
+    wanted sample, up to date, is only checked, without taking the folder's lock (so that concurrent trainings can
+    all check it at once); samples left out earlier are retried under the lock.
     """
     corpus = primus.PrimusCorpus(corpus_root)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir(corpus.root, settings)
     wanted = sorted(set(ids)) if ids is not None else corpus.ids()
-    with parallel.build_lock(cache_dir, writes_in=(".",) + FEATURE_KINDS):
+    current = _up_to_date(cache_dir, corpus, settings, wanted)
+    if current is not None:
+        return current
+    with parallel.build_lock(cache_dir, writes_in=(".",) + FEATURE_KINDS, wait=wait):
         fingerprints = _recorded_fingerprints(cache_dir, corpus, settings)
         todo = [sid for sid in wanted if sid not in fingerprints]
         todo += io.changed_since({sid: fingerprints[sid] for sid in wanted if sid in fingerprints},
@@ -253,6 +258,19 @@ def build_cache(corpus_root: str | os.PathLike, cache_dir: str | os.PathLike | N
                       f"was resampled: " + "; ".join(f"{sid} ({n})" for sid, notes in sorted(resampled.items())
                                                    for n in notes), stacklevel=2)
     return open_cache(cache_dir, ids=wanted)
+
+
+def _up_to_date(cache_dir: Path, corpus: primus.PrimusCorpus, settings: FeatureSettings, wanted: list[str]
+                ) -> FeatureCache | None:
+    """The cache in ``cache_dir`` if it is of ``corpus`` and ``settings`` and holds features of every id of
+    ``wanted``, with sources unchanged since; else None.  Read-only: the manifest is replaced atomically, never
+    seen half-written."""
+    try:
+        cache = open_cache(cache_dir, ids=wanted)
+    except StaleCacheError:
+        return None
+    same = cache.settings == settings and cache.corpus_root.resolve() == corpus.root.resolve()
+    return cache if same and not cache.left_out else None
 
 
 def open_cache(cache_dir: str | os.PathLike, ids: list[str] | None = None, check: bool = True) -> FeatureCache:
