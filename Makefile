@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?=
 
-.PHONY: setup test unit notebooks reproduce reproduce-beyond clean-notebooks check-notebooks bench
+.PHONY: setup test unit notebooks reproduce reproduce-beyond refresh-notebooks clean-notebooks check-notebooks bench
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,10 @@ unit: setup
 
 reproduce: setup
 	$(PY) -m mtlnb reproduce $(if $(PROFILE),--profile $(PROFILE),)
+
+refresh-notebooks: setup  # the committed outputs: every notebook in mini, then copied over notebooks/ (about 2 h)
+	$(PY) -m mtlnb reproduce --profile $(or $(PROFILE),mini) --refresh-notebooks
+	$(PY) -m mtlnb reproduce --profile $(or $(PROFILE),mini) --only 09 --refresh-notebooks
 
 clean-notebooks: setup
 	$(PY) scripts/clean_notebooks.py notebooks

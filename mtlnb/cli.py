@@ -105,9 +105,22 @@ def _reproduce(args) -> int:
     if args.corpus is None:
         if args.folds or args.ids:
             raise ValueError("--folds and --ids describe a real archive: give it with --corpus")
-        return reproduce(profile=args.profile, start=args.start, only=args.only, parallel=args.parallel)
+        return reproduce(profile=args.profile, start=args.start, only=args.only, parallel=args.parallel,
+                         refresh_notebooks=args.refresh_notebooks)
+    if args.refresh_notebooks:
+        raise ValueError("--refresh-notebooks: the committed notebooks show the synthetic study; a real archive's "
+                         "run stays in its run folder")
     return reproduce_corpus(args.corpus, folds=args.folds, ids=args.ids, profile=args.profile, start=args.start,
                             only=args.only, parallel=args.parallel, jobs=args.jobs, soundfont=args.soundfont)
+
+
+def _refresh_notebooks(args) -> int:
+    from mtlnb import notebook_outputs
+    from mtlnb.reproduce import NOTEBOOK_DIR
+
+    written = notebook_outputs.refresh(args.run_dir, args.notebooks or NOTEBOOK_DIR)
+    print(f"refreshed {len(written)} notebooks from {args.run_dir}: " + ", ".join(p.name for p in written))
+    return 0
 
 
 def _transcribe(args) -> int:
@@ -216,7 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--parallel", dest="parallel", action="store_true",
                       help="the GradSPSA (01-05) and piano (06-08) tracks side by side, cores shared between them")
     mode.add_argument("--serial", dest="parallel", action="store_false", help="one notebook after another")
+    r.add_argument("--refresh-notebooks", action="store_true",
+                   help="after a run without failure, copy the executed notebooks over notebooks/ (cleaned, the run "
+                        "recorded in their metadata): how the committed outputs are made")
     r.set_defaults(func=_reproduce, parallel=None)  # None: side by side with >= 2 cores and > 1 track selected
+
+    n = sub.add_parser("refresh-notebooks", help="copy the executed notebooks of a finished reproduce run over "
+                                                 "notebooks/, cleaned, the run recorded in their metadata")
+    n.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, e.g. runs/mini-20261207-120000")
+    n.add_argument("--notebooks", default=None, metavar="DIR", help="default: the project's notebooks/")
+    n.set_defaults(func=_refresh_notebooks)
 
     t = sub.add_parser(
         "transcribe", help="transcribe your own score photo (and a recording of it) with a trained fold: "

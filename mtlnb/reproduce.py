@@ -68,6 +68,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from mtlnb import notebook_outputs
 from mtlnb.core import io
 from mtlnb.core.paths import PROJECT_ROOT, figures_dir, runs_root
 from mtlnb.profiles import PROFILE_NAMES, default_profile_name, get_profile
@@ -143,6 +144,21 @@ def record(name: str, value) -> None:
     data = io.read_json(path) if path.exists() else {}
     data[name] = value
     io.write_json(path, data)
+
+
+def code_version() -> str | None:
+    """The commit of the code that runs (``<hash>+changes`` when the work tree differs from it), or None outside a
+    git checkout."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                timeout=30)
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                                 capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if commit.returncode != 0:
+        return None
+    return commit.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
 
 
 def new_run_dir(profile: str) -> Path:
@@ -263,7 +279,7 @@ class _Run:
                                   "start": None, "end": None, "seconds": None} for nb in todo}
         self.t0 = time.time()
         self.summary = {"parallel": parallel, "cores": cores, "started": _now(), "wall_seconds": 0.0,
-                        **(summary or {})}
+                        "commit": code_version(), **(summary or {})}
 
     def write(self) -> None:
         self.summary["wall_seconds"] = round(time.time() - self.t0, 1)
@@ -313,7 +329,7 @@ class _Run:
 
 def reproduce(profile: str | None = None, start: str | None = None, only: str | None = None,
               notebook_dir: Path = NOTEBOOK_DIR, parallel: bool | None = None, parameters: dict | None = None,
-              env: dict | None = None, summary: dict | None = None) -> int:
+              env: dict | None = None, summary: dict | None = None, refresh_notebooks: bool = False) -> int:
     """Execute the notebooks with ``profile``; returns 0, or 1 after a failure (named on stderr).
 
     Parameters
@@ -333,6 +349,9 @@ def reproduce(profile: str | None = None, start: str | None = None, only: str | 
         Variables added to every kernel's environment (``MTLNB_REFERENCE`` of a real archive's fold lists).
     summary : dict, optional
         Run-wide fields recorded in ``index.json`` (what :func:`reproduce_corpus` prepared).
+    refresh_notebooks : bool
+        After a run without failure, copy the executed notebooks over ``notebook_dir``'s, cleaned and with the run
+        recorded in their metadata (:func:`mtlnb.notebook_outputs.refresh`): how the committed outputs are made.
     """
     profile = profile or default_profile_name()
     if profile not in PROFILE_NAMES:
@@ -387,6 +406,9 @@ def reproduce(profile: str | None = None, start: str | None = None, only: str | 
               f"{statuses.count('not run')} not run; index: {run.run_dir / 'index.md'}", file=sys.stderr)
         return 1
     print(f"all {len(statuses)} notebooks ran in {wall:.0f} s; index: {run.run_dir / 'index.md'}")
+    if refresh_notebooks:
+        written = notebook_outputs.refresh(run.run_dir, notebook_dir)
+        print(f"outputs of {len(written)} notebooks in {notebook_dir} refreshed from this run")
     if get_profile(profile).dry_run:  # what a dry run is for: memory checks and the paper run's projected cost
         from mtlnb.camera_primus.networks import budget
         from mtlnb.camera_primus.study import primus_study

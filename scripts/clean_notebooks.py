@@ -1,8 +1,9 @@
-"""Strip volatile state from notebooks, keeping their outputs.
+"""Strip volatile state and noise from notebooks, keeping their outputs (:func:`mtlnb.notebook_outputs.clean`).
 
-Removes execution counts, papermill's injected-parameters cell, papermill's and Jupyter's per-cell execution
-metadata and the notebook-level papermill block, so that committed notebooks differ only when their content or outputs do.  ``--check`` changes nothing and
-exits 1 listing the notebooks that cleaning would change (CI runs it).
+Removes execution counts, papermill's injected-parameters cell and timing metadata, progress bars frozen in stderr,
+``PosixPath`` results, and sets the kernel spec ``make setup`` installs, so that committed notebooks differ only
+when their content or outputs do.  ``--check`` changes nothing and exits 1 listing the notebooks that cleaning would
+change (CI runs it).
 
     python scripts/clean_notebooks.py notebooks/            # clean in place
     python scripts/clean_notebooks.py --check notebooks/    # verify
@@ -15,29 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-VOLATILE_CELL_KEYS = ("execution", "papermill", "collapsed", "scrolled", "ExecuteTime")
-VOLATILE_NB_KEYS = ("papermill", "widgets")
-
-
-def clean(nb: dict) -> dict:
-    # papermill's injected parameters (e.g. profile = "smoke") must not become the notebook's defaults
-    nb["cells"] = [c for c in nb.get("cells", []) if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
-    for cell in nb["cells"]:
-        if cell.get("cell_type") == "code":
-            cell["execution_count"] = None
-            for out in cell.get("outputs", []):
-                if "execution_count" in out:
-                    out["execution_count"] = None
-        meta = cell.get("metadata", {})
-        for key in VOLATILE_CELL_KEYS:
-            meta.pop(key, None)
-    for key in VOLATILE_NB_KEYS:
-        nb.get("metadata", {}).pop(key, None)
-    return nb
-
-
-def render(nb: dict) -> str:
-    return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project's package, also from a bare checkout
+from mtlnb.notebook_outputs import clean, render  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
