@@ -12,7 +12,8 @@ PROFILE ?=
 setup:
 	@bash scripts/setup.sh
 
-test: setup
+test:
+	@bash scripts/setup.sh --browser
 	CI=1 $(PY) -m pytest -q -p no:cacheprovider tests --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg notebooks
 	$(PY) scripts/clean_notebooks.py --check notebooks
 

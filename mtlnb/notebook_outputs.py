@@ -8,7 +8,8 @@ committed ``mini`` outputs and a ``smoke`` execution agree, and a change of the 
 CI whichever profile made the outputs.
 
 :func:`clean` strips what is volatile or noise (execution counts, papermill's injected parameters and timing
-metadata, progress bars frozen in stderr, empty stderr streams, ``PosixPath(...)`` results of saving a figure,
+metadata, progress bars frozen in stderr or left as widgets, empty stderr streams, ``PosixPath(...)`` results of
+saving a figure,
 absolute paths of the machine that ran them) and sets the kernel spec that ``make setup`` installs, so that a
 notebook opens unmodified in JupyterLab.  :func:`refresh` copies the executed notebooks of a run folder over the
 committed ones, cleaned, with the run recorded in each notebook's metadata (``metadata.mtlnb``: profile, commit,
@@ -26,6 +27,7 @@ import re
 from pathlib import Path
 
 from mtlnb.core import io
+from mtlnb.core.paths import reference_root
 
 VOLATILE_CELL_KEYS = ("execution", "papermill", "collapsed", "scrolled", "ExecuteTime")
 VOLATILE_NB_KEYS = ("papermill", "widgets")
@@ -51,6 +53,8 @@ def _keep(out: dict) -> bool:
     if out.get("output_type") == "stream" and out.get("name") == "stderr":
         out["text"] = _without_bars("".join(out.get("text", [])))
         return bool(out["text"].strip())
+    if "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
+        return False  # a live widget (a notebook progress bar): without the kernel it shows a frozen text fallback
     if out.get("output_type") == "execute_result":
         plain = "".join(out.get("data", {}).get("text/plain", []))
         return not (set(out.get("data", {})) == {"text/plain"} and _PATH_RESULT.match(plain))
@@ -108,7 +112,8 @@ def refresh(run_dir: str | os.PathLike, notebook_dir: str | os.PathLike, roots: 
         Where the committed notebooks are; only notebooks that exist there are replaced.
     roots : dict, optional
         Absolute folders of the machine that ran them and how they are shown instead (default: the run's
-        repository as ``""``, so that ``/home/me/mtlnb/data/primus-mini`` reads ``data/primus-mini``).
+        repository as ``""``, so that ``/home/me/mtlnb/data/primus-mini`` reads ``data/primus-mini``, and the
+        reference folder (:func:`mtlnb.core.paths.reference_root`) as ``$MTLNB_REFERENCE/``).
 
     Returns
     -------
@@ -120,8 +125,13 @@ def refresh(run_dir: str | os.PathLike, notebook_dir: str | os.PathLike, roots: 
     if not index_path.exists():
         raise ValueError(f"{run_dir}: not a reproduce run folder (no index.json)")
     index = io.read_json(index_path)
-    repo = str(run_dir.resolve().parent.parent)
-    shown = sorted((roots or {repo: ""}).items(), key=lambda kv: -len(kv[0]))  # the longest folder first
+    if roots is None:
+        roots = {str(run_dir.resolve().parent.parent): ""}
+        reference = reference_root()
+        if reference is not None:  # the user's own reference material: shown by the variable that points at it
+            roots[str(reference.resolve())] = "$MTLNB_REFERENCE/"
+            roots[str(reference)] = "$MTLNB_REFERENCE/"
+    shown = sorted(roots.items(), key=lambda kv: -len(kv[0]))  # the longest folder first
     written = []
     for entry in index["notebooks"]:
         executed = run_dir / Path(entry["notebook"]).name

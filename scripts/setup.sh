@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything mtlnb needs on a fresh Debian/Ubuntu machine, idempotently:
 #   1. the Debian packages libfluidsynth3 and a General MIDI soundfont (fluid-soundfont-gm), when missing;
-#   2. a virtual environment .venv with mtlnb and its Python packages (torch pinned: see pyproject.toml).
+#   2. a virtual environment .venv with mtlnb and its Python packages (torch pinned: see pyproject.toml);
+#   3. the project's notebooks trusted by Jupyter, so that their saved audio players play when opened;
+#   4. with --browser (make test): Debian's chromium and chromium-driver, for tests/test_browser.py.
 # Re-running it is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +39,14 @@ if [ -z "${MTLNB_SOUNDFONT:-}" ] && [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 
    && [ ! -f /usr/share/sounds/sf2/TimGM6mb.sf2 ]; then missing+=(fluid-soundfont-gm); fi
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
+# 4. The browser test's Chromium (make test): where it cannot be installed, that test skips, except under CI.
+if [ "${1:-}" = "--browser" ]; then
+  browser=()
+  if [ ! -x /usr/bin/chromium ]; then browser+=(chromium); fi
+  if [ ! -x /usr/bin/chromedriver ]; then browser+=(chromium-driver); fi
+  if [ ${#browser[@]} -gt 0 ]; then (apt_install "${browser[@]}") || say "continuing without ${browser[*]}"; fi
+fi
+
 # 2. The virtual environment. The stamp holds a hash of pyproject.toml: reinstall only when it changed.
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV"
@@ -50,4 +60,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q -e ".[test,lab]"
   echo "$want" > "$stamp"
 fi
+# 3. Trust the notebooks: JupyterLab removes embedded audio from the outputs of an untrusted notebook.  A notebook
+#    changed since (edited, pulled) is untrusted again until this runs again.
+"$VENV/bin/jupyter" trust notebooks/*.ipynb >/dev/null 2>&1 || say "could not mark the notebooks trusted (jupyter trust)"
+
 say "ready: $("$VENV/bin/python" -c 'import torch, mtlnb; print("mtlnb", mtlnb.__version__, "torch", torch.__version__)')"

@@ -42,7 +42,10 @@ def test_clean_drops_path_results_and_volatile_state_and_sets_the_kernel_spec():
              "data": {"text/plain": ["   a\n0  1"], "text/html": ["<table></table>"]}}
     injected = {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "outputs": [],
                 "source": ["profile = 'mini'"], "execution_count": 1}
-    nb = nbo.clean(_notebook([injected, _code([path, table])]))
+    widget = {"output_type": "display_data", "metadata": {},
+              "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "ab"},
+                       "text/plain": ["corpus:   0%|          | 0/40"]}}
+    nb = nbo.clean(_notebook([injected, _code([path, widget, table])]))
     assert len(nb["cells"]) == 1
     cell = nb["cells"][0]
     assert cell["execution_count"] is None and cell["outputs"] == [dict(table, execution_count=None)]
