@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import FancyArrowPatch
 
-from mtlnb.camera_primus.corpus import engraving
+from mtlnb.camera_primus.corpus import engraving, features
 from mtlnb.camera_primus.corpus.features import load_grayscale
 from mtlnb.camera_primus.decoding.lattice import EPS, Lattice
 from mtlnb.camera_primus.evaluation import scenarios, thesis_tables
@@ -31,15 +31,25 @@ def show_sample(clean: str | os.PathLike, distorted: str | os.PathLike, cqt: np.
 
     ``cqt`` is the (256, W) A2S input (row 0 at the top, as the network sees it).
     """
-    fig, axes = plt.subplots(3, 1, figsize=(12, 6.5), gridspec_kw={"height_ratios": [1, 1, 1.6]})
+    fig, axes = plt.subplots(3, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [1, 1, 1.6]})
     axes[0].imshow(load_grayscale(clean), cmap="gray", aspect="auto")
     axes[0].set_title("clean engraving (<id>.png)", loc="left", fontsize=10)
     axes[1].imshow(load_grayscale(distorted), cmap="gray", aspect="auto")
     axes[1].set_title("camera-distorted (<id>_distorted.jpg): the OMR input", loc="left", fontsize=10)
-    axes[2].imshow(cqt, cmap="magma", aspect="auto", origin="upper")
-    axes[2].set_title("CQT features (256 × W): the A2S input", loc="left", fontsize=10)
-    for ax in axes:
+    for ax in axes[:2]:
         ax.set_xticks([]), ax.set_yticks([])
+    # The features are the (120 bins, frames) CQT resized to 256 rows: back to seconds and notes for the axes.
+    frames = cqt.shape[1] * features.CQT_BINS / cqt.shape[0]
+    seconds = frames * features.CQT_HOP / features.CQT_SR
+    image = axes[2].imshow(features.CQT_TOP_DB * (cqt - 1.0), cmap="magma", aspect="auto", origin="upper",
+                           extent=(0, seconds, 0, features.CQT_BINS), vmin=-features.CQT_TOP_DB, vmax=0)
+    octaves = range(0, features.CQT_BINS, features.CQT_BINS_PER_OCTAVE)
+    axes[2].set_yticks([b + 0.5 for b in octaves], [f"C{1 + b // features.CQT_BINS_PER_OCTAVE}" for b in octaves])
+    axes[2].set_xlabel("time (s)")
+    axes[2].set_ylabel("pitch")
+    axes[2].set_title(f"CQT features ({cqt.shape[0]} × {cqt.shape[1]}; {features.CQT_BINS_PER_OCTAVE} bins per "
+                      "octave from C1): the A2S input", loc="left", fontsize=10)
+    fig.colorbar(image, ax=axes[2], pad=0.01, fraction=0.03, label="dB below the loudest bin")
     shown = " ".join(tokens[:14]) + (" …" if len(tokens) > 14 else "")
     fig.suptitle(f"{title}\n{shown}", fontsize=9, x=0.01, ha="left")
     fig.tight_layout()
@@ -118,16 +128,23 @@ def transcriptions_figure(examples: pd.DataFrame, names: Sequence[str], max_toke
     fig, axes = plt.subplots(len(examples), len(labels), figsize=(5.2 * len(labels), 1.7 * len(examples)),
                              squeeze=False)
     for r, (_, row) in enumerate(examples.iterrows()):
-        for c, label in enumerate(labels):
+        images = [engrave_tokens(row[label]) for label in labels]
+        # One scale per row: every engraving in the same pixel frame, from the top left, so that a shorter
+        # prediction is drawn shorter (not stretched to the panel) and staves are the reference's size.
+        drawn = [im for im in images if im is not None]
+        frame_w = max((im.shape[1] for im in drawn), default=1)
+        frame_h = max((im.shape[0] for im in drawn), default=1)
+        for c, (label, image) in enumerate(zip(labels, images)):
             ax = axes[r, c]
             ax.set_xticks([]), ax.set_yticks([])
             tokens = row[label]
             title = row["id"] if label == "reference" else f"{label}: SER {row[f'{label}_ser']:.0f} %"
             ax.set_title(title, fontsize=8, loc="left")
-            image = engrave_tokens(tokens)
             shown = " ".join(tokens[:max_tokens]) + (" …" if len(tokens) > max_tokens else "")
             if image is not None:
-                ax.imshow(image, cmap="gray", aspect="equal", vmin=0, vmax=255)
+                ax.imshow(image, cmap="gray", vmin=0, vmax=255, aspect="equal",
+                          extent=(0, image.shape[1], image.shape[0], 0))
+                ax.set_xlim(0, frame_w), ax.set_ylim(frame_h, 0)
             else:
                 ax.text(0.01, 0.5, "not valid music:\n" + _wrap(shown), fontsize=6, va="center", family="monospace",
                         transform=ax.transAxes)
@@ -197,12 +214,13 @@ def draw_word_graph(lattice: Lattice, ax=None, threshold: float = 0.05, frames: 
         sym = lattice.symbol[a]
         label = lattice.vocabulary[sym] if sym >= 0 else "</s>"
         mx, my = (p0[0] + p1[0]) / 2, (p0[1] + p1[1]) / 2 - rad * (p1[0] - p0[0]) * 0.02
-        ax.text(mx, my + 0.12, f"{label}\n{post[a]:.2f}", fontsize=6.5, ha="center", va="bottom", rotation=30)
+        # horizontal labels, every other arc's a little higher so that neighbours do not overlap
+        ax.text(mx, my + 0.12 + 0.3 * (a % 2), f"{label}\n{post[a]:.2f}", fontsize=8, ha="center", va="bottom")
     xs = [t[n] for n in nodes]
     ax.scatter(xs, [y[n] for n in nodes], s=18, c="k", zorder=3)
     ax.set_xlim(min(xs) - 2, max(xs) + 2)
     ys = list(y.values())
-    ax.set_ylim(min(ys) - 0.8, max(ys) + 1.6)
+    ax.set_ylim(min(ys) - 0.8, max(ys) + 2.0)
     ax.set_yticks([])
     ax.set_xlabel("frame (node = symbol boundary)")
     ax.set_title(title or f"word graph: {len(arcs)} of {lattice.num_arcs} arcs (posterior ≥ {threshold:g})",

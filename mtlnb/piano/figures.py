@@ -67,7 +67,9 @@ def targets_over_spectrogram(spec: np.ndarray, targets: Mapping[str, np.ndarray]
     for name, marker, colour in (("onsets", ">", "C3"), ("offsets", "<", "C0")):
         f, k = np.nonzero(targets[name])
         ax.scatter(f / fps, band[k] + 1.5, marker=marker, s=9, color=colour, label=name, linewidths=0)
-    ax.set_ylabel("spectrogram band (of 144)")
+    a_keys = np.arange(33, 106, 12)  # A1 ... A7, each on its band: the axis reads in notes and Hz
+    ax.set_yticks(band[a_keys - 21], [f"A{m // 12 - 1}  {440 * 2 ** ((m - 69) / 12):.0f} Hz" for m in a_keys])
+    ax.set_ylabel(f"pitch (spectrogram band of {spec.shape[1]})")
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title, loc="left", fontsize=10)
     fig.colorbar(sc, ax=ax, label="velocity target", shrink=0.8)

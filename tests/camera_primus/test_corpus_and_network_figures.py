@@ -32,8 +32,13 @@ def images(tmp_path):
 def test_show_sample_has_three_panels_and_the_first_tokens(images):
     tokens = [f"note-{i}" for i in range(20)]
     fig = figures.show_sample(images[0], images[1], np.zeros((256, 40)), tokens, title="s1")
-    assert len(fig.axes) == 3 and [len(ax.images) for ax in fig.axes] == [1, 1, 1]
-    assert fig.axes[2].images[0].get_array().shape == (256, 40)
+    assert len(fig.axes) == 4 and [len(ax.images) for ax in fig.axes[:3]] == [1, 1, 1]  # the 4th: the colour bar
+    cqt = fig.axes[2]
+    assert cqt.images[0].get_array().shape == (256, 40)
+    # 40 columns of the 256-row features are 40 * 120 / 256 CQT frames of 512 samples at 22,050 Hz
+    assert cqt.get_xlim() == pytest.approx((0, 40 * 120 / 256 * 512 / 22050))
+    assert [t.get_text() for t in cqt.get_yticklabels()] == ["C1", "C2", "C3", "C4", "C5"]
+    assert fig.axes[3].get_ylabel() == "dB below the loudest bin"
     title = fig._suptitle.get_text()
     assert title.startswith("s1\nnote-0 ") and "note-13 …" in title and "note-14" not in title
 
@@ -70,6 +75,16 @@ def test_transcriptions_figure_engraves_valid_music_and_prints_the_rest():
     assert len(reference.images) == 1 and reference.get_title(loc="left") == "s1"
     assert len(omr.images) == 0 and omr.get_title(loc="left") == "omr: SER 80 %"
     assert omr.texts[0].get_text().startswith("not valid music:\nclef-G2 note-H9_quarter")
+
+
+def test_transcriptions_figure_draws_a_shorter_prediction_shorter_at_the_references_scale():
+    valid = TINY_LABELS["t0"].split()
+    short = valid[: max(4, len(valid) // 2)]
+    examples = pd.DataFrame([{"id": "s1", "reference": valid, "omr": short, "omr_ser": 50.0}])
+    reference, omr = figures.transcriptions_figure(examples, ["omr"]).axes
+    assert reference.get_xlim() == omr.get_xlim() and reference.get_ylim() == omr.get_ylim()  # one pixel frame
+    ref_w, omr_w = (ax.images[0].get_array().shape[1] for ax in (reference, omr))
+    assert omr_w < ref_w and reference.get_xlim()[1] == ref_w
 
 
 def test_wrap_breaks_long_lines_and_names_empty_text():

@@ -46,6 +46,9 @@ def test_targets_over_spectrogram_draws_every_target():
     assert len(ax.collections) == 3  # frames (coloured by velocity), onsets, offsets
     np.testing.assert_allclose(ax_sus.lines[0].get_ydata(), tiny_targets()["sustain"][:, 0])
     assert ax.get_xlim() == (0, 20 / 50)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "A1  55 Hz" and labels[3] == "A4  440 Hz" and len(labels) == 7
+    assert ax.get_yticks()[3] == figures.key_bands()[69 - 21]  # A4 on its band
 
 
 def test_pedal_extension_draws_what_the_pedal_adds():

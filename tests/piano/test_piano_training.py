@@ -215,6 +215,19 @@ def test_lr_range_test_sweeps_and_suggests(cache):
         T.lr_range_test(model, T.PianoTask(), data, start=1.0, stop=0.1)
 
 
+@pytest.mark.parametrize("losses, stopped, says", [
+    ([1.0, 0.99, 0.97, 0.98, 0.99], "reached 5 batches", "fell by only 3 %"),  # flat noise: nothing to suggest
+    ([1.0, 0.9, 0.7, 0.5, 0.4], "reached 5 batches", "still falling"),  # the minimum is the sweep's end
+    ([1.0, 0.8, 0.5, 0.7, 9.0], "smoothed loss above 10 × its minimum at step 5", "suggested η = 0.001"),
+])
+def test_lr_range_verdict_suggests_only_what_the_curve_shows(losses, stopped, says):
+    lrs = np.array([1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    res = T.LRRangeResult(lrs, np.array(losses), np.array(losses), float(lrs[np.argmin(losses)]),
+                          float(lrs[np.argmin(losses)]) / 10, stopped)
+    assert says in res.verdict()
+    assert ("no rate suggested" in res.verdict()) == ("suggested η" not in res.verdict())
+
+
 def test_predict_piece_and_note_level_scores(cache):
     torch.manual_seed(0)
     model = T.ModelSpec("hard", maps=2).build()

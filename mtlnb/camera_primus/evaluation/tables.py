@@ -130,6 +130,43 @@ def test_sizes(sizes: pd.DataFrame, pair: str, thesis: bool = True) -> pd.DataFr
                                                            names=["scenario", "source"]))
 
 
+def side_by_side(wide: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
+    """A table with ``(scenario, source)`` columns (:func:`table3`, :func:`test_sizes`) in a shape people read:
+    one column per scenario, each cell ``"ours (thesis)"``; ``—`` where we have no value, no parentheses where the
+    thesis has none.  Rows where we have no value in any scenario (folds not evaluated) are left out.
+
+    Parameters
+    ----------
+    wide : DataFrame
+        Columns a MultiIndex ``(scenario, source)`` with sources ``"ours"`` and ``"thesis"``.
+    digits : int
+        Decimals of non-integer values.
+
+    Returns
+    -------
+    DataFrame of str, the same rows (less the empty ones), columns the scenarios.
+    """
+    def fmt(v, integer: bool) -> str | None:
+        if pd.isna(v):
+            return None
+        return f"{int(v)}" if integer else f"{float(v):.{digits}f}"
+
+    integer = {c: pd.api.types.is_integer_dtype(t) for c, t in wide.dtypes.items()}
+    scenarios = list(dict.fromkeys(wide.columns.get_level_values(0)))
+    out = pd.DataFrame(index=wide.index, columns=pd.Index(scenarios, name=wide.columns.names[0]), dtype=object)
+    keep = []
+    for row in wide.index:
+        any_ours = False
+        for sc in scenarios:
+            ours, thesis = (fmt(wide.loc[row, (sc, src)], integer[(sc, src)]) if (sc, src) in wide.columns else None
+                            for src in ("ours", "thesis"))
+            any_ours |= ours is not None
+            out.loc[row, sc] = (ours or "—") + (f" ({thesis})" if thesis is not None else "")
+        if any_ours:
+            keep.append(row)
+    return out.loc[keep]
+
+
 def empty_scenarios(sizes: pd.DataFrame, a2s_filter: pd.DataFrame) -> pd.DataFrame:
     """Why a table cell is empty: the (pair, scenario) whose filtered test set is empty in every fold, with the
     lowest per-sample A2S SER the filter saw.  Columns ``pair, scenario, reason``."""

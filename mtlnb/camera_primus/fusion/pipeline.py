@@ -620,23 +620,26 @@ class LateFusionResult:
 
     def summary(self, alpha: float = 0.5) -> pd.DataFrame:
         """One row per system: unimodal greedy and LM best path, each fusion method at ``alpha`` and at its best
-        α on the test set (an oracle, as the baseline's sweep reported)."""
+        α on the test set (an oracle, as the baseline's sweep reported).  ``best α (test)`` is text: the α of the
+        lowest SER, every α that ties with it (to 1e-9), or "all tie"; empty where a method has no α."""
         s = self.ser
         rows = []
         for name in UNIMODAL:
             v = s[s.method == name].ser.iloc[0]
-            rows.append({"system": name, f"SER at α={alpha:g}": v, "best α (test)": math.nan, "SER at best α": v})
+            rows.append({"system": name, f"SER at α={alpha:g}": v, "best α (test)": "", "SER at best α": v})
         for name in self.config.methods:
             part = s[s.method == name]
             if part.alpha.isna().all():
                 v = part.ser.iloc[0]
-                rows.append({"system": name, f"SER at α={alpha:g}": v, "best α (test)": math.nan,
-                             "SER at best α": v})
+                rows.append({"system": name, f"SER at α={alpha:g}": v, "best α (test)": "", "SER at best α": v})
                 continue
             at = part[np.isclose(part.alpha, alpha)]
-            best = part.loc[part.ser.idxmin()]
+            low = part.ser.min()
+            tied = sorted(part.alpha[np.isclose(part.ser, low, rtol=0, atol=1e-9)].tolist())
+            best = ("all tie" if len(tied) == len(part) > 1 else
+                    ", ".join(f"{a:g}" for a in tied) + (" (tie)" if len(tied) > 1 else ""))
             rows.append({"system": name, f"SER at α={alpha:g}": at.ser.iloc[0] if len(at) else math.nan,
-                         "best α (test)": best.alpha, "SER at best α": best.ser})
+                         "best α (test)": best, "SER at best α": low})
         return pd.DataFrame(rows).set_index("system")
 
     def lattices(self, sample_id: str, split: str = "test") -> dict[str, Lattice]:

@@ -301,3 +301,14 @@ def test_nothing_readable_counts_nothing():
     assert counts.loc[("MBR best", "all pairs"), "too few"] == 18
     h = tables.improvement_headline(d, tables.readable_scenarios(read))
     assert math.isnan(h["average"]) and tables.headline_table(h).loc["ours", "scenarios"] == "none"
+
+
+def test_side_by_side_puts_the_thesis_in_parentheses_and_drops_rows_we_did_not_evaluate():
+    cols = pd.MultiIndex.from_product([[1, 2], ["ours", "thesis"]], names=["scenario", "source"])
+    sizes = pd.DataFrame([[8, 2674, 0, 1249], [pd.NA, 2674, pd.NA, 1016]], index=pd.Index([0, 1], name="fold"),
+                         columns=cols).astype("Int64")
+    shown = tables.side_by_side(sizes)
+    assert shown.index.tolist() == [0] and shown.columns.tolist() == [1, 2]
+    assert shown.loc[0].tolist() == ["8 (2674)", "0 (1249)"]
+    ser = pd.DataFrame([[31.25, 28.3, np.nan, 29.4]], index=["Minimum Bayes Risk"], columns=cols)
+    assert tables.side_by_side(ser).loc["Minimum Bayes Risk"].tolist() == ["31.2 (28.3)", "— (29.4)"]

@@ -181,6 +181,9 @@ def test_tables_have_every_method_and_alpha(fold_files, tmp_path):
     summary = r.summary(alpha=0.5)
     assert list(summary.index[:4]) == list(late_fusion.UNIMODAL)
     assert summary.loc["lattice_combination", "SER at α=0.5"] == 0.0
+    # every α reads both right: a tie is reported as one, not as the first α of the sweep
+    assert summary.loc["lattice_combination", "best α (test)"] == "all tie"
+    assert summary.loc["greedy_omr", "best α (test)"] == ""
 
 
 def test_ser_table_sums_before_dividing():
