@@ -86,7 +86,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
-from tqdm import tqdm
+from tqdm.auto import tqdm  # widgets in a notebook (no stderr band when a bar closes), text elsewhere
 
 from mtlnb.core import io
 

@@ -73,7 +73,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
-from tqdm import tqdm
+from tqdm.auto import tqdm  # widgets in a notebook (no stderr band when a bar closes), text elsewhere
 
 from mtlnb.core import io
 from mtlnb.camera_primus.networks import losses
