@@ -170,9 +170,12 @@ PROFILES: dict[str, Profile] = {
         # ends after a number of updates, not of samples); validation in batches of 16.  OMR 60 epochs: its CTC
         # plateau lasts ~7 of them; validation SER 24.7 % after 40, 18.2 % after 60 (still improving), and on the
         # real Camera-PrIMuS images SER 30.1 -> 24.2 %, key signatures right 75 -> 90 % (python -m mtlnb sim2real
-        # --decomposition); ~20 min more of training on one core than 40 epochs.  Scenario OMR levels
+        # --decomposition); ~20 min more of training on one core than 40 epochs.  Baseline A2S 40 epochs: its CTC
+        # plateau lasts 11 (validation SER 95 % at epoch 10, then 87, 65, 55, 53 and 47 % at epoch 15, still falling
+        # ~5 points an epoch), and of a 50 % A2S the thesis's filters (per-sample SER <= 30 / 10 %) keep too few
+        # test samples for notebook 05 to read; ~28 s an epoch on 2 threads.  Scenario OMR levels
         # from that training at 50 / 35 / 25 % validation SER: the 2-10.5 % subsets (20-107 images) do not learn.
-        train=TrainProfile(omr_epochs=60, a2s_epochs=15, gradspsa_epochs=10, scenario_omr_epochs=4, omr_batch=4,
+        train=TrainProfile(omr_epochs=60, a2s_epochs=40, gradspsa_epochs=10, scenario_omr_epochs=4, omr_batch=4,
                            lstm_units=64, omr_filters=(16, 16, 32, 32), omr_pools=((2, 2), (2, 2), (2, 1), (2, 1)),
                            a2s_input_pool=2, eval_batch=16, omr_snapshot_levels=(50.0, 35.0, 25.0)),
         # Scenarios: the whole fold, 340 validation and 340 test samples, as the thesis; the cost is per sample,
