@@ -173,9 +173,11 @@ PROFILES: dict[str, Profile] = {
         # --decomposition); ~20 min more of training on one core than 40 epochs.  Baseline A2S 40 epochs: its CTC
         # plateau lasts 11 (validation SER 95 % at epoch 10, then 87, 65, 55, 53 and 47 % at epoch 15, still falling
         # ~5 points an epoch), and of a 50 % A2S the thesis's filters (per-sample SER <= 30 / 10 %) keep too few
-        # test samples for notebook 05 to read; ~28 s an epoch on 2 threads.  Scenario OMR levels
+        # test samples for notebook 05 to read; ~28 s an epoch on 2 threads (33.8 % after 40).  GradSPSA 20 epochs:
+        # it leaves the plateau in its first (it reads the trained OMR) but was at 39.7 % after 5 and still falling;
+        # ~50 s an epoch, so 20 give it about the baseline A2S's training time.  Scenario OMR levels
         # from that training at 50 / 35 / 25 % validation SER: the 2-10.5 % subsets (20-107 images) do not learn.
-        train=TrainProfile(omr_epochs=60, a2s_epochs=40, gradspsa_epochs=10, scenario_omr_epochs=4, omr_batch=4,
+        train=TrainProfile(omr_epochs=60, a2s_epochs=40, gradspsa_epochs=20, scenario_omr_epochs=4, omr_batch=4,
                            lstm_units=64, omr_filters=(16, 16, 32, 32), omr_pools=((2, 2), (2, 2), (2, 1), (2, 1)),
                            a2s_input_pool=2, eval_batch=16, omr_snapshot_levels=(50.0, 35.0, 25.0)),
         # Scenarios: the whole fold, 340 validation and 340 test samples, as the thesis; the cost is per sample,

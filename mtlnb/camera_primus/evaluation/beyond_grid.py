@@ -10,7 +10,7 @@ Where the grids live: a profile that carries a ``beyond`` block (a :class:`Beyon
 
 Sizes and why (2 CPU cores, measured with ``benchmarks/bench_training.py --sizes mini``: a mini GradSPSA update
 reads ~2-3 pairs/s per core and an A2S update ~4 samples/s, so one mini epoch of the 1,020 training pairs takes
-about 3-4 min for GradSPSA and 2-3 min for the A2S; notebook 03's mini runs are 10 and 40 epochs):
+about 3-4 min for GradSPSA and 2-3 min for the A2S; notebook 03's mini runs are 20 and 40 epochs):
 
 - ``smoke``: every code path, learning nothing: two seeds of each network, the four ablations, one more γ, one
   more rule, both subsets for both networks, batch 2 and 8; the profile's one epoch of two batches.
