@@ -50,6 +50,7 @@ def _without_bars(text: str) -> str:
 
 
 def _keep(out: dict) -> bool:
+    """Whether a cell output stays; a stderr stream is stripped of its bar states on the way (in place)."""
     if out.get("output_type") == "stream" and out.get("name") == "stderr":
         out["text"] = _without_bars("".join(out.get("text", [])))
         return bool(out["text"].strip())
@@ -59,10 +60,6 @@ def _keep(out: dict) -> bool:
         plain = "".join(out.get("data", {}).get("text/plain", []))
         return not (set(out.get("data", {})) == {"text/plain"} and _PATH_RESULT.match(plain))
     return True
-
-
-def _split_lines(text: str) -> list[str]:
-    return text.splitlines(True)
 
 
 def clean(nb: dict) -> dict:
@@ -77,7 +74,7 @@ def clean(nb: dict) -> dict:
                 if "execution_count" in out:
                     out["execution_count"] = None
                 if out.get("output_type") == "stream" and isinstance(out.get("text"), str):
-                    out["text"] = _split_lines(out["text"])
+                    out["text"] = out["text"].splitlines(True)
             cell["outputs"] = outputs
         meta = cell.get("metadata", {})
         for key in VOLATILE_CELL_KEYS:

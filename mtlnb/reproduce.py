@@ -150,8 +150,8 @@ def code_version() -> str | None:
     """The commit of the code that runs (``<hash>+changes`` when the work tree differs from it), or None outside a
     git checkout."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                                timeout=30)
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                                text=True, timeout=30)
         changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
                                  capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
