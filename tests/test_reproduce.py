@@ -243,6 +243,20 @@ def test_the_real_notebooks_run_side_by_side_in_smoke(tmp_path, monkeypatch):
     assert len(idx["notebooks"]) == 8 and set(statuses(idx).values()) == {"ok"}
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("CI"), reason="end to end: the paper profile's dry run, every notebook at the "
+                                                     "paper's shapes from nothing (~7 min); CI=1 runs it")
+def test_the_paper_dry_run_runs_every_notebook_and_projects_the_paper_run(tmp_path, monkeypatch):
+    for name in ("DATA", "RUNS", "FIGURES"):  # from nothing, beside nothing
+        monkeypatch.setenv(f"MTLNB_{name}", str(tmp_path / name.lower()))
+    assert rp.reproduce("paper-dry", parallel=True) == 0
+    idx = index(tmp_path / "runs")
+    assert len(idx["notebooks"]) == 8 and set(statuses(idx).values()) == {"ok"}
+    projection = next((tmp_path / "runs").glob("paper-dry-*/projection.md")).read_text()
+    assert "MEANINGLESS" in projection and "PROJECTED on an H100" in projection
+    assert all(f"{net} " in projection for net in ("omr", "a2s", "gradspsa"))
+
+
 # ------------------------------------------------------------------------------------- a real Camera-PrIMuS archive
 
 
