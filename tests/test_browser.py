@@ -37,7 +37,7 @@ TOKEN = "mtlnb-browser-test"
 
 def _missing() -> str | None:
     try:
-        import selenium  # noqa: F401
+        import selenium  # noqa: F401  (only whether it is installed)
     except ImportError:
         return "selenium is not installed (pip install -e .[test])"
     for path in (CHROMIUM, CHROMEDRIVER):

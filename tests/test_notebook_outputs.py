@@ -91,10 +91,3 @@ def test_refresh_refuses_a_folder_that_is_not_a_run_or_has_nothing_finished(tmp_
     with pytest.raises(ValueError, match="nothing refreshed"):
         nbo.refresh(run_dir, tmp_path)
 
-
-def test_committed_notebooks_are_clean_and_open_with_the_installed_kernel():
-    from mtlnb.reproduce import notebooks
-
-    for path in notebooks():
-        text = path.read_text(encoding="utf-8")
-        assert nbo.render(nbo.clean(json.loads(text))) == text, f"{path.name}: run `make clean-notebooks`"
