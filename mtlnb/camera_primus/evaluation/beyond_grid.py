@@ -8,18 +8,21 @@ the notebook prints both, so that nothing is reduced silently.
 Where the grids live: a profile that carries a ``beyond`` block (a :class:`BeyondGrid`) uses it; otherwise
 :data:`GRIDS` by the profile's name (the interim home until :mod:`mtlnb.profiles` has a ``beyond`` block).
 
-Sizes and why (2 CPU cores, measured with ``benchmarks/bench_training.py --sizes mini``: a mini GradSPSA update
-reads ~2-3 pairs/s per core and an A2S update ~4 samples/s, so one mini epoch of the 1,020 training pairs takes
-about 3-4 min for GradSPSA and 2-3 min for the A2S; notebook 03's mini runs are 20 and 40 epochs):
+Sizes and why (2 CPU cores; one torch thread per training, two trainings side by side, as measured in the
+``mini`` run of notebook 03: an A2S epoch of the 1,020 training samples ≈ 43 s, a GradSPSA epoch of the 1,012 pairs
+at batch 2 ≈ 75 s, validation included):
 
 - ``smoke``: every code path, learning nothing: two seeds of each network, the four ablations, one more γ, one
   more rule, both subsets for both networks, batch 2 and 8; the profile's one epoch of two batches.
-- ``mini`` (≤ 90 min on 2 cores): 3 epochs per training (their own seed-42 runs: notebook 03's 10 / 15-epoch runs
-  are not comparable), seeds 42 and 43 of GradSPSA and seed 42 of the baseline, the four ablations; no γ or rule
-  sweep, subsets or batch 8 (about 1 h of training for those alone).  Fusion on 80 validation + 80 test samples.
+- ``mini`` (≤ 90 min on 2 cores): the profile's epochs (A2S 40, GradSPSA 20), so that seed 42 of each network *is*
+  notebook 03's run and every variant is read at the level notebook 05 reports; seeds 42 and 43 of both networks
+  and the four ablations: six new trainings, ≈ 140 min of one core, two at a time ≈ 70 min.  No γ or rule sweep,
+  subsets or batch 8 (another ≈ 2 h of one core).  Fusion on the whole validation and test folds.  (Three epochs
+  per training, an earlier choice, left the baseline A2S on its CTC plateau: 97.6 % validation SER at epoch 3,
+  the plateau ends at epoch 11 -- nothing to compare.)
 - ``paper``: the full grid on the first fold of the profile: 3 seeds of each network at the profile's epochs (seed
   42 is notebook 03's run), the four ablations, γ ∈ {0, 1e-7, 1e-5, 1e-3}, the three pairing rules, the random and
-  stratified 60 % subsets of both networks, batch 2 and 8; every test sample.
+  stratified 60 % subsets of both networks, batch 2 and 8; every test sample; the profile's concurrent trainings.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class BeyondGrid:
     smoothings: tuple[str, ...] = SMOOTHINGS
     subset_fraction: float = 0.6  # the thesis's subset (36 / 12 / 12 % of the corpus)
     fold: int | None = None  # the fold evaluated; None: the profile's first
+    concurrent_trainings: int | None = None  # trainings at once, a process each; None: the profile's
 
     def __post_init__(self):
         if not self.seeds or not self.a2s_seeds:
@@ -61,6 +65,8 @@ class BeyondGrid:
         bad = [r for r in self.rules if r not in losses.SHARING_RULES]
         if bad:
             raise ValueError(f"BeyondGrid.rules: unknown {bad}; choose from {losses.SHARING_RULES}")
+        if self.concurrent_trainings is not None and self.concurrent_trainings < 1:
+            raise ValueError(f"BeyondGrid.concurrent_trainings must be >= 1, got {self.concurrent_trainings}")
         if any(g < 0 for g in self.gammas):
             raise ValueError(f"BeyondGrid.gammas must be >= 0, got {self.gammas}")
 
@@ -138,9 +144,9 @@ GRIDS: dict[str, BeyondGrid] = {
     "smoke": BeyondGrid(seeds=(DEFAULT_SEED, 43), a2s_seeds=(DEFAULT_SEED, 43), a2s_epochs=None, gradspsa_epochs=None,
                         ablations=gradspsa_a2s.ADDITIONS, gammas=(0.0, 1e-7, 1e-3), rules=("resize", "moments"),
                         subset_networks=("a2s", "gradspsa"), stratified=True, batches=(2, 8), max_samples=8),
-    "mini": BeyondGrid(seeds=(DEFAULT_SEED, 43), a2s_seeds=(DEFAULT_SEED,), a2s_epochs=3, gradspsa_epochs=3,
+    "mini": BeyondGrid(seeds=(DEFAULT_SEED, 43), a2s_seeds=(DEFAULT_SEED, 43), a2s_epochs=None, gradspsa_epochs=None,
                        ablations=gradspsa_a2s.ADDITIONS, gammas=(0.0, 1e-7), rules=("resize",), subset_networks=(),
-                       stratified=False, batches=(2,), max_samples=80),
+                       stratified=False, batches=(2,), max_samples=None, concurrent_trainings=2),
     "paper": BeyondGrid(seeds=(DEFAULT_SEED, 43, 44), a2s_seeds=(DEFAULT_SEED, 43, 44), a2s_epochs=None,
                         gradspsa_epochs=None, ablations=gradspsa_a2s.ADDITIONS, gammas=FULL_GAMMAS,
                         rules=losses.SHARING_RULES, subset_networks=("a2s", "gradspsa"), stratified=True,

@@ -50,7 +50,7 @@ from mtlnb.camera_primus.corpus import primus
 from mtlnb.camera_primus.corpus.datasets import PrimusDataset, Vocabulary
 from mtlnb.camera_primus.corpus import strata
 from mtlnb.camera_primus.networks import crnn, ctc_tasks, gradspsa_a2s, losses, runs
-from mtlnb.core import io
+from mtlnb.core import io, scheduler
 from mtlnb.core.training import TrainConfig, load_weights, train
 
 DEFAULT_SEED = TrainConfig().seed  # 42, the baseline's: notebooks 02-03 train with it
@@ -343,11 +343,35 @@ def _plain(obj):
     return json.loads(json.dumps(obj))
 
 
-def ensure_variants(study, fold: int, variants: Iterable[Variant], progress: bool = True) -> dict[str, VariantRun]:
-    """:func:`ensure_variant` for each variant, in order, each distinct training once: ``{run name: VariantRun}``."""
-    out: dict[str, VariantRun] = {}
+def ensure_variants(study, fold: int, variants: Iterable[Variant], progress: bool = True,
+                    concurrency: int | None = None) -> dict[str, VariantRun]:
+    """:func:`ensure_variant` for each variant, each distinct training once: ``{run name: VariantRun}`` in the
+    order given.
+
+    ``concurrency`` trainings run at a time, each in its own process (:func:`mtlnb.core.scheduler.run_jobs`; on
+    the CPU each gets ``cores // concurrency`` torch threads, and a training gives the same weights alone or beside
+    others); default the profile's ``TrainProfile.concurrent_trainings``.  What every training reads is settled
+    first, in this process: the folds, the feature cache, notebook 03's runs (the variants equal to them) and,
+    where a GradSPSA variant is listed, the fold's OMR -- so no two workers train or write the same folder.
+    Progress bars only with one training at a time (several processes would garble them).
+    """
+    tp = study.profile.train
+    distinct: dict[str, Variant] = {}
     for v in variants:
-        name = v.name(study.profile.train)
-        if name not in out:
-            out[name] = ensure_variant(study, fold, v, progress)
-    return out
+        distinct.setdefault(v.name(tp), v)
+    concurrency = concurrency or tp.concurrent_trainings
+    if concurrency < 1:
+        raise ValueError(f"ensure_variants: concurrency must be >= 1, got {concurrency}")
+    out: dict[str, VariantRun] = {}
+    if concurrency > 1:
+        study.folds  # noqa: B018 - computes and writes the folds once, here (cached_property)
+        study.cache()
+        if any(v.network == "gradspsa" for v in distinct.values()):
+            runs.ensure_run(study, fold, "omr", progress=progress)
+        for name, v in distinct.items():
+            if v.is_main(tp):
+                out[name] = ensure_variant(study, fold, v, progress)
+    jobs = [scheduler.Job(name, ensure_variant, (study, fold, v), {"progress": progress and concurrency == 1})
+            for name, v in distinct.items() if name not in out]
+    out.update(scheduler.run_jobs(jobs, concurrency, device="auto"))
+    return {name: out[name] for name in distinct}

@@ -57,7 +57,9 @@ def test_smoke_grid_reaches_every_experiment_and_paper_is_the_full_grid():
     assert len(paper.seeds) == len(paper.a2s_seeds) == 3
     mini = beyond_grid.grid_for(profiles.get_profile("mini"))
     said = " ".join(mini.omitted(MINI))
-    assert "3 epochs" in said and "batch-size experiment not run" in said
+    assert "seeds: GradSPSA [42, 43], baseline [42, 43]" in said and "batch-size experiment not run" in said
+    assert "epochs" not in said and "fusion on the first" not in said  # notebook 03's epochs, the whole fold
+    assert mini.concurrent_trainings == 2
 
 
 # -- statistics -----------------------------------------------------------------------------------------------------

@@ -423,3 +423,23 @@ def test_runs_written_before_a_config_field_existed_stay_readable(tmp_path):
     (tmp_path / experiments.RUN_INFO).write_text(json.dumps(older))
     with pytest.raises(ValueError, match="other network_config"):
         experiments._check_run_folder(tmp_path, vocabulary, described)
+
+
+def test_variants_trained_two_at_a_time_equal_those_trained_one_after_the_other(tiny_built, tmp_path):
+    from mtlnb.camera_primus.networks.variants import Variant, ensure_variants
+
+    def study(name):
+        s = PrimusStudy(TINY_PROFILE, tmp_path / name, tiny_built / "corpus", synthetic=False, jobs=1)
+        cache = next((tiny_built / "study").glob("features-*"))
+        shutil.copytree(cache, s.root / cache.name)
+        return s
+
+    wanted = [Variant("a2s", seed=43), Variant("gradspsa", ablate="dense_connections"), Variant("a2s", seed=43)]
+    alone = ensure_variants(study("one"), 0, wanted, progress=False, concurrency=1)
+    together = ensure_variants(study("two"), 0, wanted, progress=False, concurrency=2)
+    assert list(alone) == list(together) == ["bx_a2s_seed43", "bx_gradspsa_no-dense_connections"]  # one training each, in order
+    for name in alone:
+        a, b = _weights(alone[name].run_dir), _weights(together[name].run_dir)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="concurrency must be >= 1"):
+        ensure_variants(study("bad"), 0, wanted, concurrency=-1)
