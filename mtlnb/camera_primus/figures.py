@@ -201,7 +201,10 @@ def draw_word_graph(lattice: Lattice, ax=None, threshold: float = 0.05, frames: 
         k = taken.get(int(t[n]), 0)
         taken[int(t[n])] = k + 1
         y[n] = (k + 1) // 2 * (1 if k % 2 else -1)
+    xs = [t[n] for n in nodes]
+    ax.set_xlim(min(xs) - 2, max(xs) + 2)
     seen: dict[tuple, int] = {}
+    labels = []  # (x, arc y, text) of each arc's label, placed above it without overlaps
     for a in arcs.tolist():
         s, d = int(lattice.src[a]), int(lattice.dst[a])
         k = seen.get((s, d), 0)
@@ -214,18 +217,59 @@ def draw_word_graph(lattice: Lattice, ax=None, threshold: float = 0.05, frames: 
         sym = lattice.symbol[a]
         label = lattice.vocabulary[sym] if sym >= 0 else "</s>"
         mx, my = (p0[0] + p1[0]) / 2, (p0[1] + p1[1]) / 2 - rad * (p1[0] - p0[0]) * 0.02
-        # horizontal labels, every other arc's a little higher so that neighbours do not overlap
-        ax.text(mx, my + 0.12 + 0.3 * (a % 2), f"{label}\n{post[a]:.2f}", fontsize=8, ha="center", va="bottom")
-    xs = [t[n] for n in nodes]
+        labels.append((mx, my, f"{label}\n{post[a]:.2f}"))
     ax.scatter(xs, [y[n] for n in nodes], s=18, c="k", zorder=3)
-    ax.set_xlim(min(xs) - 2, max(xs) + 2)
-    ys = list(y.values())
-    ax.set_ylim(min(ys) - 0.8, max(ys) + 2.0)
+    _place_arc_labels(ax, labels, min(y.values()) - 0.8, max(y.values()) + 1.0)
     ax.set_yticks([])
     ax.set_xlabel("frame (node = symbol boundary)")
     ax.set_title(title or f"word graph: {len(arcs)} of {lattice.num_arcs} arcs (posterior ≥ {threshold:g})",
                  loc="left", fontsize=10)
     return ax
+
+
+def _lanes(labels: list[tuple[float, float, str]], frames_per_char: float, lane: float) -> list[tuple[float, int]]:
+    """Each label's lowest free lane: ``(base y, lane index)`` per label, in the order given (see
+    :func:`_place_arc_labels`)."""
+    placed: list[tuple[float, float, float, float]] = []
+    out = []
+    for x, y, text in labels:
+        half = max(map(len, text.split("\n"))) * frames_per_char / 2 + 0.15
+        k = 0
+        while any(x - half < bx1 and bx0 < x + half and y + 0.12 + k * lane < by1 and by0 < y + 0.12 + (k + 1) * lane
+                  for bx0, bx1, by0, by1 in placed):
+            k += 1
+        base = y + 0.12 + k * lane
+        placed.append((x - half, x + half, base, base + lane))
+        out.append((base, k))
+    return out
+
+
+def _place_arc_labels(ax, labels: list[tuple[float, float, str]], y_bottom: float, y_top: float,
+                      fontsize: float = 8.0) -> float:
+    """Write each ``(x, y, text)`` label (two lines) above its point, horizontally, in the lowest free lane.
+
+    Labels are boxes of their text's size: the width from ~0.55 em per character, the height 3 ems, both turned
+    into data units with the axes' size in inches; each goes to the lowest lane ``y + 0.12 + k · height`` where
+    its box meets no box already placed, so the labels of short neighbouring arcs stack instead of overwriting one
+    another.  A label lifted off its arc gets a thin leader line.  The y limits are ``y_bottom`` to the higher of
+    ``y_top`` and the top label (the lane height depends on them, so the layout is solved a few times); set here.
+    """
+    labels = sorted(labels, key=lambda item: (item[1], item[0]))
+    x0, x1 = ax.get_xlim()
+    width_in = ax.get_position().width * ax.figure.get_figwidth()
+    height_pt = ax.get_position().height * ax.figure.get_figheight() * 72
+    frames_per_char = (x1 - x0) / (width_in * 72 / (0.55 * fontsize))
+    top = y_top
+    for _ in range(4):  # the lane height in data units shrinks as the labels push the top up: a fixed point
+        lane = 3 * fontsize * (top - y_bottom) / height_pt
+        lanes = _lanes(labels, frames_per_char, lane)
+        top = max([y_top] + [base + lane for base, _ in lanes])
+    for (x, y, text), (base, k) in zip(labels, lanes):
+        ax.text(x, base, text, fontsize=fontsize, ha="center", va="bottom")
+        if k:
+            ax.plot([x, x], [y + 0.05, base], color="0.6", lw=0.6, zorder=1)
+    ax.set_ylim(y_bottom, top + 0.1)
+    return top
 
 
 def draw_confusion_networks(networks: Mapping[str, list], max_bins: int = 24, min_posterior: float = 0.01,

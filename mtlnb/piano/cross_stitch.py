@@ -107,7 +107,7 @@ class CrossStitchUnit(nn.Module):
         if self.granularity == "channel":
             return self.reference(z)
         # The unit mixes whole columns: any memory order in which each column's C·H·W values are one block works.
-        # A bins-major tensor (mtlnb.piano.networks.conv2d_bins_major) is such an order with H and W swapped.
+        # A bins-major tensor (frames and bins swapped in memory) is such an order with H and W swapped.
         swapped = not z.is_contiguous() and z.transpose(2, 3).is_contiguous()
         flat = (z.transpose(2, 3) if swapped else z.contiguous()).reshape(b, m, c * h * w)
         out = _TaskStitch.apply(flat, self.alpha, self.mode == "detached")
@@ -175,7 +175,7 @@ class CrossStitchNet(networks.PianoNet):
         for i, (block, unit) in enumerate(zip(self.blocks, self.units)):
             conv, std, sigma = networks.block_parts(block)
             weight, bias = networks.first_conv_params(self.input_norm, conv) if i == 0 else (conv.weight, conv.bias)
-            c = networks.conv2d_bins_major(z, weight, bias, groups=conv.groups)
+            c = networks.conv2d(z, weight, bias, groups=conv.groups)
             z = unit(networks.elu_noise(c, std, sigma, self.training))
         return networks.heads_forward(self.heads, z, self.training, groups=len(self.config.tasks))
 

@@ -58,22 +58,27 @@ Two paths, one function
 ``forward`` is the fast path; :meth:`PianoNet.reference` runs the plain modules one by one (``BatchNorm2d``, then
 per block ``Conv2d → ELU → GaussianDropout → GaussianNoise``), the readable definition that the tests compare the
 fast path against (same outputs and gradients to float rounding, the same random numbers for a seed).  On one CPU
-core a training update of the mini-sized networks (16 maps, batch 64) takes about two thirds of the plain modules'
+core a training update of the mini-sized networks (16 maps, batch 64) takes about half of the plain modules'
 time (``benchmarks/bench_piano_training.py``).  What it does differently, and why:
 
-- **Convolutions on the (bins × frames) layout.** oneDNN's backward pass of the 1×35 convolution over an
-  (11-frame × 144-bin) map is several times slower than its forward pass (a long kernel along the innermost,
-  contiguous axis); with the two axes swapped in memory the same convolution (its weight transposed) runs about
-  3× faster forward + backward, and the 3×3 and 5×1 ones are no slower.  The activations keep their logical shape
-  (B, C, frames, bins): only their memory order changes (:func:`conv2d_bins_major`).
+- **The long convolution through the FFT.** oneDNN's backward pass of the 1×35 convolution (a long kernel along
+  the innermost, contiguous bins axis) is several times slower than its forward pass.  On the CPU, :func:`conv2d`
+  computes every (1 × kf) convolution with kf >= :data:`FFT_MIN_TAPS` as products of real FFTs along the bins
+  (length :func:`fast_fft_size`, 144 for 140 bins) and one batched complex matrix product per frequency over the
+  channels, forward and backward (:class:`_BinsFFTConv`): about ten times fewer multiply-adds than the direct
+  convolution, the same values to float rounding.  The other convolutions (3×3, 5×1, the heads) stay oneDNN's, in
+  the ordinary layout, so every activation is contiguous (B, C, frames, bins).  (An earlier version ran all
+  convolutions with frames and bins swapped in memory, which made the 1×35 backward pass ~3× faster but cost a
+  transposing copy of every noise draw.)
 - **Input BatchNorm folded into the first convolution.** ``conv(γ·x̂ + β) = conv(x̂; γ·W) + β·ΣW`` for a valid
   convolution, so the normalised input x̂ needs no gradient and the first convolution skips its input-gradient
   pass; γ and β get exactly the gradients they get through the BatchNorm module.  Running statistics are updated
   as ``BatchNorm2d`` does (:func:`normalised_input`).
 - **ELU and both noise layers in one autograd node** (:func:`elu_noise`): ``ELU(c) · (1 + s·ε₁) + σ·ε₂`` with the
-  noise drawn exactly as the two layers draw it (ε₁, then ε₂, in the activation's logical order), saving only
-  what the backward pass needs.  Drawing them (two normal numbers per activation, torch's sequential Mersenne
-  Twister) is what no reordering can save: about a fifth of a fast mini update.
+  noise drawn exactly as the two layers draw it (ε₁, then ε₂, in the activation's logical order, each as one
+  ``normal_(mean, std)`` pass), saving only what the backward pass needs.  Drawing them (two normal numbers per
+  activation, torch's sequential Mersenne Twister) is what no reordering can save: about a quarter of a fast mini
+  update.
 - **The heads' convolutions in one call** (all heads read the same stem output), their noise drawn head by head as
   the modules would.
 """
@@ -264,27 +269,101 @@ def conv_block(c_in: int, c_out: int, kt: int, kf: int, dropout: float, sigma: f
 # ------------------------------------------------------------------------------------------- the fast path
 
 
-def conv2d_bins_major(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                      groups: int = 1) -> torch.Tensor:
-    """``F.conv2d(x, weight, bias, groups=groups)``, computed with frames and bins swapped in memory.
+FFT_MIN_TAPS = 16  # a (1 × kf) convolution with kf >= this runs through the FFT on the CPU (module docstring)
+
+
+def fast_fft_size(n: int) -> int:
+    """The smallest 2^a · 3^b >= ``n``: a length pocketfft transforms fast (140 → 144, about 4× faster here)."""
+    best = 1 << max(n - 1, 0).bit_length()
+    p3 = 1
+    while p3 < best:
+        p2 = p3
+        while p2 < n:
+            p2 *= 2
+        best = min(best, p2)
+        p3 *= 3
+    return best
+
+
+def _to_mix(spec: torch.Tensor, groups: int) -> torch.Tensor:
+    """(B, G·C, T, F) spectra → (F·G, B·T, C): one (B·T × C) matrix per frequency and group, for ``bmm``."""
+    b, gc, t, f = spec.shape
+    return spec.view(b, groups, gc // groups, t, f).permute(4, 1, 0, 3, 2).reshape(f * groups, b * t, gc // groups)
+
+
+def _unmix_inverse(mixed: torch.Tensor, n: int, keep: int, b: int, t: int, groups: int) -> torch.Tensor:
+    """(F·G, B·T, C) spectra → the first ``keep`` bins of their inverse FFT, as a (B, G, C, T, keep) view.
+
+    The inverse runs along the spectra's outer axis, so that no complex tensor is transposed: the one transposing
+    copy left is the caller's, of the real, cropped result (fused with the bias where there is one).
+    """
+    fg, _, c = mixed.shape
+    real = torch.fft.irfft(mixed.view(fg // groups, groups, b, t, c), n=n, dim=0)[:keep]  # (keep, G, B, T, C)
+    return real.permute(2, 1, 4, 3, 0)
+
+
+class _BinsFFTConv(torch.autograd.Function):
+    """A valid (1 × K) convolution (cross-correlation along bins) through real FFTs of length ``n``.
+
+    Forward ``Y_f = X_f · conj(W_f)`` summed over input channels (per group), then the first ``W − K + 1`` bins
+    of the inverse; backward ``dX_f = G_f · W_f`` (a full convolution, ``W`` bins) and ``dW_f = Σ conj(G_f) · X_f``
+    (a correlation, ``K`` taps).  With ``n >= W`` none of the three wraps around.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, groups: int, n: int):
+        b, _, t, w = x.shape
+        k = weight.shape[-1]
+        xm = _to_mix(torch.fft.rfft(x, n=n), groups)  # (F·G, B·T, Cg)
+        wf = torch.fft.rfft(weight[:, :, 0], n=n)  # (Out, Cg, F), Out = G·Og
+        out, cg, f = wf.shape
+        wm = wf.view(groups, out // groups, cg, f).permute(3, 0, 2, 1).reshape(f * groups, cg, out // groups)
+        ym = torch.bmm(xm, wm.conj().resolve_conj())  # (F·G, B·T, Og)
+        y = _unmix_inverse(ym, n, w - k + 1, b, t, groups)  # (G, Og, B, ... ) view: see _unmix_inverse
+        ctx.save_for_backward(xm, wm)
+        ctx.shape, ctx.groups, ctx.n, ctx.has_bias = (b, t, w, k), groups, n, bias is not None
+        out = torch.empty((b, wm.shape[-1] * groups, t, w - k + 1), dtype=y.dtype, device=y.device)
+        if bias is None:
+            return out.view(y.shape).copy_(y).view(out.shape)
+        return torch.add(y, bias.view(1, groups, -1, 1, 1), out=out.view(y.shape)).view(out.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xm, wm = ctx.saved_tensors
+        (b, t, w, k), groups, n = ctx.shape, ctx.groups, ctx.n
+        gm = _to_mix(torch.fft.rfft(grad, n=n), groups)  # (F·G, B·T, Og)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            dx = _unmix_inverse(torch.bmm(gm, wm.transpose(1, 2)), n, w, b, t, groups)
+            grad_x = dx.contiguous().view(b, -1, t, w)
+        if ctx.needs_input_grad[1]:
+            dw = torch.bmm(xm.mH, gm).conj().resolve_conj()  # Σ_{B·T} conj(G_f) X_f, as (F·G, Cg, Og)
+            f = dw.shape[0] // groups
+            dw = dw.view(f, groups, dw.shape[1], dw.shape[2]).permute(1, 3, 2, 0)  # (G, Og, Cg, F)
+            grad_w = torch.fft.irfft(dw.reshape(-1, dw.shape[2], 1, f), n=n)[..., :k].contiguous()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.sum((0, 2, 3))
+        return grad_x, grad_w, grad_b, None, None
+
+
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int = 1) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, groups=groups)`` (valid), with a long (1 × kf) kernel through the FFT on the CPU.
 
     Parameters
     ----------
     x : Tensor (B, C_in, frames, bins)
-        Any memory order (a bins-major one, as this function returns, avoids a copy).
     weight : Tensor (C_out, C_in / groups, kt, kf)
     bias : Tensor (C_out,) or None
 
     Returns
     -------
-    Tensor (B, C_out, frames − kt + 1, bins − kf + 1)
-        The same values as ``F.conv2d`` (to float rounding), stored bins-major on the CPU: ``out.transpose(2, 3)``
-        is contiguous.  Why: the module docstring ("Convolutions on the (bins × frames) layout").  On other
-        devices a plain ``F.conv2d``.
+    Tensor (B, C_out, frames − kt + 1, bins − kf + 1), contiguous; the values of ``F.conv2d`` to float rounding.
+    Why the FFT: the module docstring ("The long convolution through the FFT").
     """
-    if x.device.type != "cpu":  # the layout argument is oneDNN's; cuDNN chooses its own algorithms
+    kt, kf = weight.shape[-2:]
+    if x.device.type != "cpu" or kt != 1 or kf < FFT_MIN_TAPS:  # cuDNN chooses its own algorithms
         return F.conv2d(x, weight, bias, groups=groups)
-    return F.conv2d(x.transpose(2, 3), weight.transpose(2, 3), bias, groups=groups).transpose(2, 3)
+    return _BinsFFTConv.apply(x.contiguous(), weight, bias, groups, fast_fft_size(x.shape[-1]))
 
 
 def noise_factors(c: torch.Tensor, dropout_std: float, sigma: float) -> tuple[torch.Tensor | None,
@@ -299,6 +378,8 @@ def noise_factors(c: torch.Tensor, dropout_std: float, sigma: float) -> tuple[to
     (scale, shift) : Tensor of ``c.shape`` or None each
     """
     def draw(times: float, plus: float = 0.0) -> torch.Tensor:
+        if c.is_contiguous():  # one pass: plus + times·ε, as the layer's 1 + s·ε (to rounding)
+            return torch.empty_like(c).normal_(plus, times)
         e = torch.randn(c.shape, dtype=c.dtype, device=c.device)
         alike = torch.empty_like(c)  # c's memory order where c is dense, else the logical one
         if alike.stride() != e.stride():
@@ -391,8 +472,7 @@ def heads_forward(heads: nn.ModuleDict, z: torch.Tensor, training: bool, groups:
     convs = [block_parts(b)[0] for b in blocks]
     weight = torch.cat([c.weight for c in convs])
     bias = torch.cat([c.bias for c in convs])
-    # The heads' maps are small (1 × 104 after the conv): the ordinary layout is the faster one here.
-    c = F.conv2d(z.contiguous(), weight, bias, groups=groups)
+    c = F.conv2d(z, weight, bias, groups=groups)
     parts = c.split([cv.out_channels for cv in convs], dim=1)
     out = {}
     for (task, head), part, block in zip(heads.items(), parts, blocks):  # head by head: the modules' noise order
@@ -472,7 +552,7 @@ class HardSharingNet(PianoNet):
         for i, block in enumerate(self.stem):
             conv, std, sigma = block_parts(block)
             weight, bias = first_conv_params(self.input_norm, conv) if i == 0 else (conv.weight, conv.bias)
-            z = elu_noise(conv2d_bins_major(z, weight, bias), std, sigma, self.training)
+            z = elu_noise(conv2d(z, weight, bias), std, sigma, self.training)
         return heads_forward(self.heads, z, self.training)
 
     def reference(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

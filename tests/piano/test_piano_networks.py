@@ -329,3 +329,28 @@ def test_cross_stitch_unit_fast_path_matches_the_formula(mode):
         (o1, gx1, ga1), (o2, gx2, ga2) = grads
         assert torch.allclose(o1, o2, atol=1e-6) and torch.allclose(gx1, gx2, atol=1e-6)
         assert torch.allclose(ga1, ga2, atol=1e-5)
+
+
+@pytest.mark.parametrize("b, c_in, c_out, groups, frames, bins, taps", [
+    (6, 16, 16, 1, 7, 140, 35),  # the stem's 1×35 block
+    (5, 40, 40, 5, 7, 140, 35),  # a cross-stitch stem: five grouped columns
+    (3, 8, 12, 2, 5, 37, 16),  # uneven sizes, the shortest kernel that takes the FFT
+    (2, 4, 4, 1, 3, 20, 3),  # a short kernel: oneDNN's own
+])
+def test_conv2d_through_the_fft_is_the_convolution(b, c_in, c_out, groups, frames, bins, taps):
+    torch.manual_seed(0)
+    x = torch.randn(b, c_in, frames, bins, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(c_out, c_in // groups, 1, taps, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(c_out, dtype=torch.float64, requires_grad=True)
+    want = torch.nn.functional.conv2d(x, w, bias, groups=groups)
+    got = P.conv2d(x, w, bias, groups=groups)
+    assert got.shape == want.shape and got.is_contiguous()
+    assert torch.allclose(got, want, atol=1e-10)
+    g = torch.randn_like(want)
+    for a, e in zip(torch.autograd.grad(got, (x, w, bias), g), torch.autograd.grad(want, (x, w, bias), g)):
+        assert a.shape == e.shape and torch.allclose(a, e, atol=1e-10)
+    assert torch.allclose(P.conv2d(x, w, None, groups=groups), want - bias.view(1, -1, 1, 1), atol=1e-10)
+
+
+def test_fast_fft_sizes_are_small_multiples_of_2_and_3():
+    assert [P.fast_fft_size(n) for n in (1, 2, 5, 17, 140, 142, 145)] == [1, 2, 6, 18, 144, 144, 162]
