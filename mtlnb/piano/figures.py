@@ -114,7 +114,12 @@ def pedal_extension(released: np.ndarray, sustained: np.ndarray, pedal: np.ndarr
 
 
 def lr_range(result: LRRangeResult, ax: plt.Axes | None = None) -> plt.Axes:
-    """Smoothed loss of a learning-rate range test over η (log axis), with the minimum and the suggestion marked.
+    """A learning-rate range test over η (log axis): the batch losses, their smoothed curve, and -- where the curve
+    has a minimum worth reading (:attr:`~mtlnb.piano.training.LRRangeResult.suggests`) -- the minimum and the
+    suggested η; otherwise a note in the corner says why no rate is suggested.
+
+    The y axis shows the range the smoothed curve moves in before it blows up (the divergence at the end runs off
+    the top, marked with an arrow): a loss that ends ten times higher would otherwise flatten the part to read.
 
     Parameters
     ----------
@@ -124,12 +129,27 @@ def lr_range(result: LRRangeResult, ax: plt.Axes | None = None) -> plt.Axes:
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
-    ax.semilogx(result.lrs, result.losses, label="smoothed training loss")
-    ax.axvline(result.best_lr, color="grey", linestyle=":", label=f"minimum at η = {result.best_lr:.2g}")
-    ax.axvline(result.suggested_lr, color="C3", linestyle="--", label=f"suggested η = {result.suggested_lr:.2g}")
+    losses = np.asarray(result.losses, dtype=float)
+    ax.semilogx(result.lrs, result.raw_losses, color="0.8", lw=0.6, label="batch loss")
+    ax.semilogx(result.lrs, losses, color="C0", label="smoothed training loss")
+    start, low = float(losses[0]), float(np.min(losses))
+    span = max(start - low, 0.05 * abs(start), 1e-6)
+    top = start + 0.5 * span
+    ax.set_ylim(low - 0.5 * span, top)
+    if np.max(losses) > top:
+        first = int(np.argmax(losses > top))
+        ax.annotate("diverges", xy=(result.lrs[first], top), xytext=(-40, -18), textcoords="offset points",
+                    fontsize="small", arrowprops={"arrowstyle": "->", "color": "0.3"})
+    if result.suggests:
+        ax.axvline(result.best_lr, color="grey", linestyle=":", label=f"minimum at η = {result.best_lr:.2g}")
+        ax.axvline(result.suggested_lr, color="C3", linestyle="--", label=f"suggested η = {result.suggested_lr:.2g}")
+    else:
+        ax.text(0.02, 0.96, "no rate suggested: " + ("the loss hardly fell" if result.drop < result.MIN_DROP
+                                                     else "still falling at the last η"),
+                transform=ax.transAxes, va="top", fontsize="small", color="C3")
     ax.set_xlabel("learning rate η (log scale)")
     ax.set_ylabel("loss")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="lower left")
     return ax
 
 

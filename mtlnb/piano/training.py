@@ -640,18 +640,34 @@ class LRRangeResult:
 
     MIN_DROP = 0.1  # the smoothed loss must fall by this share of its start for the minimum to mean anything
 
+    @property
+    def drop(self) -> float:
+        """How far the smoothed loss fell below its first value, as a share of it."""
+        start, low = float(self.losses[0]), float(np.min(self.losses))
+        return (start - low) / start if start > 0 else 0.0
+
+    @property
+    def still_falling(self) -> bool:
+        """The smoothed loss was lowest at the sweep's last steps, and the sweep ended for another reason than a
+        rising or non-finite loss: its minimum lies beyond the last η."""
+        at_end = int(np.argmin(self.losses)) >= len(self.losses) - 2
+        return at_end and not self.stopped.startswith(("smoothed loss above", "non-finite"))
+
+    @property
+    def suggests(self) -> bool:
+        """Whether the curve has a minimum worth reading (:meth:`verdict`)."""
+        return self.drop >= self.MIN_DROP and not self.still_falling
+
     def verdict(self) -> str:
         """One line a reader can trust: the minimum and suggested η where the curve has one, else why the sweep
         was too short to suggest a rate (the smoothed loss never fell by :attr:`MIN_DROP` of its first value, or it
         was still falling when the sweep ended)."""
-        start, low = float(self.losses[0]), float(np.min(self.losses))
-        drop = (start - low) / start if start > 0 else 0.0
-        at_end = int(np.argmin(self.losses)) >= len(self.losses) - 2
+        drop = self.drop
         if drop < self.MIN_DROP:
             return (f"no rate suggested: over {len(self.lrs)} batches (η {self.lrs[0]:.2g} to {self.lrs[-1]:.2g}) the "
                     f"smoothed loss fell by only {100 * drop:.0f} % (< {100 * self.MIN_DROP:.0f} %): the sweep is too "
                     f"short to show where the loss falls fastest; it ended: {self.stopped}")
-        if at_end and not self.stopped.startswith(("smoothed loss above", "non-finite")):
+        if self.still_falling:
             return (f"no rate suggested: the smoothed loss was still falling at the last η ({self.lrs[-1]:.2g}; "
                     f"{100 * drop:.0f} % below its start): the sweep ended before its minimum ({self.stopped})")
         return (f"minimum of the smoothed loss at η = {self.best_lr:.3g} ({100 * drop:.0f} % below its start); "

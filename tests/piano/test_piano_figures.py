@@ -65,13 +65,18 @@ def test_pedal_extension_draws_what_the_pedal_adds():
 
 
 def test_lr_range_marks_the_minimum_and_the_suggestion():
-    result = training.LRRangeResult(np.array([1e-4, 1e-3, 1e-2]), np.array([2.0, 1.0, 3.0]),
-                                    np.array([2.0, 1.0, 3.0]), 1e-3, 1e-4)
+    lrs = np.array([1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
+    result = training.LRRangeResult(lrs, np.array([2.0, 1.8, 1.0, 3.0, 30.0]), np.array([2.1, 1.7, 1.1, 2.0, 50.0]),
+                                    1e-3, 1e-4, "smoothed loss above 10 x its minimum")
     ax = figures.lr_range(result)
-    assert ax.get_xscale() == "log" and len(ax.lines) == 3
-    assert ax.lines[1].get_xdata()[0] == 1e-3 and ax.lines[2].get_xdata()[0] == 1e-4
+    assert ax.get_xscale() == "log" and len(ax.lines) == 4  # batch losses, smoothed, minimum, suggestion
+    assert ax.lines[2].get_xdata()[0] == 1e-3 and ax.lines[3].get_xdata()[0] == 1e-4
+    assert ax.get_ylim()[1] < 30.0 and [t.get_text() for t in ax.texts] == ["diverges"]  # the blow-up runs off
     _, own = plt.subplots()
     assert figures.lr_range(result, own) is own
+    flat = training.LRRangeResult(lrs, np.array([2.0, 1.99, 1.98, 1.97, 1.96]), np.full(5, 2.0), 1e-1, 1e-2, "end")
+    ax = figures.lr_range(flat)
+    assert len(ax.lines) == 2 and "no rate suggested" in ax.texts[0].get_text()  # no lines a reader would trust
 
 
 def test_learning_curves_one_line_per_run_and_panel():
