@@ -315,14 +315,14 @@ class _BinsFFTConv(torch.autograd.Function):
         b, _, t, w = x.shape
         k = weight.shape[-1]
         xm = _to_mix(torch.fft.rfft(x, n=n), groups)  # (F·G, B·T, Cg)
-        wf = torch.fft.rfft(weight[:, :, 0], n=n)  # (Out, Cg, F), Out = G·Og
-        out, cg, f = wf.shape
-        wm = wf.view(groups, out // groups, cg, f).permute(3, 0, 2, 1).reshape(f * groups, cg, out // groups)
+        wf = torch.fft.rfft(weight[:, :, 0], n=n)  # (C_out, Cg, F), C_out = G·Og
+        c_out, cg, f = wf.shape
+        wm = wf.view(groups, c_out // groups, cg, f).permute(3, 0, 2, 1).reshape(f * groups, cg, c_out // groups)
         ym = torch.bmm(xm, wm.conj().resolve_conj())  # (F·G, B·T, Og)
-        y = _unmix_inverse(ym, n, w - k + 1, b, t, groups)  # (G, Og, B, ... ) view: see _unmix_inverse
+        y = _unmix_inverse(ym, n, w - k + 1, b, t, groups)  # a (B, G, Og, T, W − K + 1) view
         ctx.save_for_backward(xm, wm)
         ctx.shape, ctx.groups, ctx.n, ctx.has_bias = (b, t, w, k), groups, n, bias is not None
-        out = torch.empty((b, wm.shape[-1] * groups, t, w - k + 1), dtype=y.dtype, device=y.device)
+        out = torch.empty((b, c_out, t, w - k + 1), dtype=y.dtype, device=y.device)
         if bias is None:
             return out.view(y.shape).copy_(y).view(out.shape)
         return torch.add(y, bias.view(1, groups, -1, 1, 1), out=out.view(y.shape)).view(out.shape)
