@@ -33,6 +33,9 @@ Choices
   ignoring accidentals, ignoring durations, and both (pitch letter and octave only).
 - **Signature accuracy**: the first clef, key-signature and time-signature token of hypothesis and reference are
   compared; a reference without one counts as right when the hypothesis has none either.
+- **Intervals** (:func:`intervals`): a folder of a few dozen real samples gives a corpus SER several points wide,
+  so the single-folder report adds percentile bootstrap intervals (the samples resampled with replacement) of the
+  SER and the pitch-only SER.
 - **Audio for A2S** is rendered, where a folder has none, into a temporary mirror of the folder (as
   ``python -m mtlnb render-audio`` renders it), never into the folder read.
 """
@@ -53,6 +56,7 @@ import torch
 from mtlnb.camera_primus import metrics
 from mtlnb.camera_primus.corpus import features, primus
 from mtlnb.camera_primus.corpus.datasets import Vocabulary
+from mtlnb.camera_primus.evaluation import bootstrap
 from mtlnb.camera_primus.networks import ctc_tasks, runs
 from mtlnb.camera_primus.notation import semantic
 from mtlnb.core import io
@@ -113,6 +117,33 @@ def summarize(references: Sequence[Sequence[str]], hypotheses: Sequence[Sequence
     else:
         known = vocabulary.index
         out["oov_share"] = 100.0 * sum(t not in known for r in refs for t in r) / sum(len(r) for r in refs)
+    return out
+
+
+def intervals(references: Sequence[Sequence[str]], hypotheses: Sequence[Sequence[str]],
+              n_boot: int = bootstrap.DEFAULT_N_BOOT, seed: int = 0,
+              level: float = bootstrap.DEFAULT_LEVEL) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals (percent) of the corpus SER and the pitch-only SER of a set of transcriptions.
+
+    The samples are resampled with replacement ``n_boot`` times (seeded by ``seed``); a resample's rate is its
+    summed edit distance over its summed reference length, as :func:`summarize`'s.
+
+    Returns
+    -------
+    dict
+        ``{"ser": (low, high), "ser_pitch": (low, high)}``.
+    """
+    refs, hyps = [list(r) for r in references], [list(h) for h in hypotheses]
+    counts = bootstrap.resample_counts(len(refs), n_boot, np.random.default_rng(seed)).astype(np.float64)
+    out = {}
+    for name, reduce in (("ser", list), ("ser_pitch", semantic.pitch_skeleton)):
+        r, h = [reduce(x) for x in refs], [reduce(x) for x in hyps]
+        errors = metrics.edit_distances(h, r).astype(np.float64)
+        lengths = np.array([len(x) for x in r], dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample of empty references: undefined
+            rates = 100.0 * (counts @ errors) / (counts @ lengths)
+        low, high = bootstrap.percentile_interval(rates, level)
+        out[name] = (float(low), float(high))
     return out
 
 
@@ -529,8 +560,12 @@ def evaluate_study(study, network: str, fold: int = 0, corpus: str | os.PathLike
         ids = None
     ev = evaluate_folder(run_dir, corpus, ids, image, trained=trained)
     table = pd.DataFrame([{"folder": str(corpus), **ev.summary}]).set_index("folder")
-    text = f"{head}\n{format_table(table)}"
+    spread = intervals(ev.samples.reference, ev.samples.hypothesis)
+    text = (f"{head}\n{format_table(table)}\n95 % intervals over the {len(ev.samples)} samples (bootstrap, "
+            f"{bootstrap.DEFAULT_N_BOOT} resamples): SER [{spread['ser'][0]:.1f}, {spread['ser'][1]:.1f}], "
+            f"pitch-only SER [{spread['ser_pitch'][0]:.1f}, {spread['ser_pitch'][1]:.1f}]")
     if ev.left_out:
         text += f"\n{len(ev.left_out)} samples left out: " + "; ".join(
             f"{k}: {v}" for k, v in sorted(ev.left_out.items())[:5])
-    return text, {"corpus": str(corpus), "image": image if network == "omr" else "audio", **ev.to_json()}
+    return text, {"corpus": str(corpus), "image": image if network == "omr" else "audio", **ev.to_json(),
+                  "intervals": {k: list(v) for k, v in spread.items()}}

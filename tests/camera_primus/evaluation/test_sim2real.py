@@ -70,6 +70,20 @@ def test_signature_rules_and_summary_on_hand_written_tokens():
     assert sim2real.summarize([ref], [ref])["ser"] == 0.0
 
 
+def test_intervals_hold_the_rate_and_narrow_with_more_samples():
+    right = ["clef-G2", "note-C4_quarter", "note-E4_eighth", "barline"]
+    wrong_length = ["clef-G2", "note-C4_half", "note-E4_eighth", "barline"]  # a duration error only
+    refs, hyps = [right] * 12, [right] * 9 + [wrong_length] * 3
+    rate = sim2real.summarize(refs, hyps)["ser"]
+    got = sim2real.intervals(refs, hyps, seed=1)
+    assert got == sim2real.intervals(refs, hyps, seed=1)  # seeded
+    low, high = got["ser"]
+    assert low < rate < high and 0.0 <= low
+    assert got["ser_pitch"] == (0.0, 0.0)  # no pitch errors at all
+    low10, high10 = sim2real.intervals(refs * 10, hyps * 10, seed=1)["ser"]
+    assert low < low10 < rate < high10 < high
+
+
 # -- a corpus engraved by our pipeline and a smoke-size OMR ------------------------------------------------------------
 
 def _write_samples(corpus: Path, labels, seed: int = 7) -> None:
@@ -188,6 +202,8 @@ def test_cli_writes_a_json_that_recomputes_its_summary(study, tmp_path, capsys):
     refs = [study.corpus.tokens(s["id"]) for s in document["samples"]]
     hyps = [s["hypothesis"] for s in document["samples"]]
     assert metrics.ser(hyps, refs) == pytest.approx(document["summary"]["ser"])
+    assert "95 % intervals over the" in printed
+    assert tuple(document["intervals"]["ser"]) == sim2real.intervals(refs, hyps)["ser"]
 
     decomposed = tmp_path / "decomposition.json"
     assert cli.main(["sim2real", "--profile", "smoke", "--network", "omr", "--decomposition",
