@@ -245,31 +245,40 @@ def _lanes(labels: list[tuple[float, float, str]], frames_per_char: float, lane:
 
 
 def _place_arc_labels(ax, labels: list[tuple[float, float, str]], y_bottom: float, y_top: float,
-                      fontsize: float = 8.0) -> float:
-    """Write each ``(x, y, text)`` label (two lines) above its point, horizontally, in the lowest free lane.
+                      fontsize: float = 8.0, min_fontsize: float = 4.0) -> None:
+    """Write each ``(x, y, text)`` label (two lines) above its point, horizontally, in the lowest free lane, and set
+    the y limits from ``y_bottom`` to the higher of ``y_top`` and the top label.
 
     Labels are boxes of their text's size: the width from ~0.55 em per character, the height 3 ems, both turned
     into data units with the axes' size in inches; each goes to the lowest lane ``y + 0.12 + k · height`` where
     its box meets no box already placed, so the labels of short neighbouring arcs stack instead of overwriting one
-    another.  A label lifted off its arc gets a thin leader line.  The y limits are ``y_bottom`` to the higher of
-    ``y_top`` and the top label (the lane height depends on them, so the layout is solved a few times); set here.
+    another.  A label lifted off its arc gets a thin leader line.  A lane's height in data units depends on the y
+    limits the lanes push up, so the layout is solved to a fixed point; where the lanes cannot fit the axes' height
+    the font shrinks (to ``min_fontsize`` at the least).
     """
     labels = sorted(labels, key=lambda item: (item[1], item[0]))
     x0, x1 = ax.get_xlim()
     width_in = ax.get_position().width * ax.figure.get_figwidth()
     height_pt = ax.get_position().height * ax.figure.get_figheight() * 72
-    frames_per_char = (x1 - x0) / (width_in * 72 / (0.55 * fontsize))
-    top = y_top
-    for _ in range(4):  # the lane height in data units shrinks as the labels push the top up: a fixed point
-        lane = 3 * fontsize * (top - y_bottom) / height_pt
-        lanes = _lanes(labels, frames_per_char, lane)
-        top = max([y_top] + [base + lane for base, _ in lanes])
+    while True:
+        frames_per_char = (x1 - x0) / (width_in * 72 / (0.55 * fontsize))
+        top, fits = y_top, False
+        for _ in range(20):
+            lane = 3 * fontsize * (top + 0.1 - y_bottom) / height_pt
+            lanes = _lanes(labels, frames_per_char, lane)
+            needed = max([y_top] + [base + lane for base, _ in lanes])
+            if needed <= top + 1e-9:
+                fits = True
+                break
+            top = needed
+        if fits or fontsize <= min_fontsize:
+            break
+        fontsize = max(min_fontsize, 0.85 * fontsize)
     for (x, y, text), (base, k) in zip(labels, lanes):
         ax.text(x, base, text, fontsize=fontsize, ha="center", va="bottom")
         if k:
             ax.plot([x, x], [y + 0.05, base], color="0.6", lw=0.6, zorder=1)
     ax.set_ylim(y_bottom, top + 0.1)
-    return top
 
 
 def draw_confusion_networks(networks: Mapping[str, list], max_bins: int = 24, min_posterior: float = 0.01,

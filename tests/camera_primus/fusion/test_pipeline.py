@@ -441,6 +441,13 @@ def test_drawings_keep_what_they_are_asked_to():
     assert len(fig.axes[0].texts) == 4
     with pytest.raises(ValueError, match="no arc"):
         figures.draw_word_graph(lat, threshold=0.99)
+    # short neighbouring arcs: their labels stack in lanes instead of overwriting one another
+    crowded = Lattice.from_paths(V, [(["a", "b"], 0.4), (["c", "b"], 0.3), (["a", "c"], 0.2), (["b", "a"], 0.1)])
+    ax = figures.draw_word_graph(crowded, threshold=0.05)
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == 12 and not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert all(ax.get_ylim()[0] <= t.get_position()[1] <= ax.get_ylim()[1] for t in ax.texts)
     import matplotlib.pyplot as plt
 
     plt.close("all")
