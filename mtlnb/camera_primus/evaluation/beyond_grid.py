@@ -129,8 +129,10 @@ class BeyondGrid:
             out.append(f"γ sweep: {sorted(set(self.gammas) | {0.0, 1e-7})} of {list(FULL_GAMMAS)}")
         if set(losses.SHARING_RULES) - set(self.rules) - {"resize"}:
             out.append(f"pairing rules: {sorted(set(self.rules) | {'resize'})} of {list(losses.SHARING_RULES)}")
-        if set(("a2s", "gradspsa")) - set(self.subset_networks):
-            out.append(f"60 % subsets trained for {list(self.subset_networks) or 'no network'} only")
+        if not self.subset_networks:
+            out.append("60 % subsets not trained")
+        elif set(("a2s", "gradspsa")) - set(self.subset_networks):
+            out.append(f"60 % subsets trained for {list(self.subset_networks)} only")
         elif not self.stratified:
             out.append("no stratified subset")
         if 8 not in self.batches:
