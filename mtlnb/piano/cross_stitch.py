@@ -99,20 +99,15 @@ class CrossStitchUnit(nn.Module):
         self.register_buffer("_off", (1 - eye)[:, :, None], persistent=False)  # masks the cross-task terms
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """``z`` (B, M·C, H, W) in any memory order → the stitched maps, same shape and memory order."""
+        """``z`` (B, M·C, H, W) in any memory order → the stitched maps, same shape, contiguous."""
         b, mc, h, w = z.shape
         m, c = self.n_tasks, self.channels
         if mc != m * c:
             raise ValueError(f"CrossStitchUnit: expected {m}·{c} = {m * c} channels, got {mc}")
         if self.granularity == "channel":
             return self.reference(z)
-        # The unit mixes whole columns: any memory order in which each column's C·H·W values are one block works.
-        # A bins-major tensor (frames and bins swapped in memory) is such an order with H and W swapped.
-        swapped = not z.is_contiguous() and z.transpose(2, 3).is_contiguous()
-        flat = (z.transpose(2, 3) if swapped else z.contiguous()).reshape(b, m, c * h * w)
-        out = _TaskStitch.apply(flat, self.alpha, self.mode == "detached")
-        if swapped:
-            return out.view(b, mc, w, h).transpose(2, 3)
+        # The unit mixes whole columns: each column's C·H·W values as one block (the fast path's maps are contiguous)
+        out = _TaskStitch.apply(z.contiguous().reshape(b, m, c * h * w), self.alpha, self.mode == "detached")
         return out.view(b, mc, h, w)
 
     def reference(self, z: torch.Tensor) -> torch.Tensor:

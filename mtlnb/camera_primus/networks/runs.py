@@ -564,7 +564,7 @@ def train_scenario_omrs(study, fold: int, scenarios: Iterable[int] | None = None
     jobs = [scheduler.Job(name, train_omr, (study, fold, scenario_ids(study, fold, s), name, epochs),
                           {"progress": progress and _concurrency(study) == 1})
             for s, name in zip(scenarios, names)]
-    return _run_jobs(study, jobs)
+    return run_jobs(study, jobs)
 
 
 def omr_level_name(target: float) -> str:
@@ -712,13 +712,14 @@ def _concurrency(study) -> int:
     return study.profile.train.concurrent_trainings
 
 
-def _run_jobs(study, jobs: list) -> dict:
-    """:func:`mtlnb.core.scheduler.run_jobs` at the profile's concurrency.  Before workers start, the folds and the
-    feature cache are settled here, so that no two workers write them."""
-    if _concurrency(study) > 1 and len(jobs) > 1:
+def run_jobs(study, jobs: list, concurrency: int | None = None) -> dict:
+    """:func:`mtlnb.core.scheduler.run_jobs` at ``concurrency`` (default the profile's).  Before workers start, the
+    folds and the feature cache are settled here, so that no two workers write them."""
+    concurrency = concurrency or _concurrency(study)
+    if concurrency > 1 and len(jobs) > 1:
         study.folds  # noqa: B018 - computes and writes the folds once, in this process (cached_property)
         study.cache()
-    return scheduler.run_jobs(jobs, _concurrency(study), device="auto")
+    return scheduler.run_jobs(jobs, concurrency, device="auto")
 
 
 def _needs(name: str) -> tuple[str, ...]:
@@ -755,7 +756,7 @@ def ensure_runs_concurrently(study, wanted: Iterable[tuple[int, str]], progress:
     jobs = [scheduler.Job((fold, name), ensure_run, (study, fold, name), {"progress": show},
                           tuple((fold, need) for need in _needs(name)))
             for fold, name in keys]
-    return _run_jobs(study, jobs)
+    return run_jobs(study, jobs)
 
 
 def run_maker(name: str) -> str:

@@ -363,9 +363,7 @@ def ensure_variants(study, fold: int, variants: Iterable[Variant], progress: boo
     if concurrency < 1:
         raise ValueError(f"ensure_variants: concurrency must be >= 1, got {concurrency}")
     out: dict[str, VariantRun] = {}
-    if concurrency > 1:
-        study.folds  # noqa: B018 - computes and writes the folds once, here (cached_property)
-        study.cache()
+    if concurrency > 1:  # what the workers read, made here first (run_jobs settles the folds and feature cache)
         if any(v.network == "gradspsa" for v in distinct.values()):
             runs.ensure_run(study, fold, "omr", progress=progress)
         for name, v in distinct.items():
@@ -373,5 +371,5 @@ def ensure_variants(study, fold: int, variants: Iterable[Variant], progress: boo
                 out[name] = ensure_variant(study, fold, v, progress)
     jobs = [scheduler.Job(name, ensure_variant, (study, fold, v), {"progress": progress and concurrency == 1})
             for name, v in distinct.items() if name not in out]
-    out.update(scheduler.run_jobs(jobs, concurrency, device="auto"))
+    out.update(runs.run_jobs(study, jobs, concurrency))
     return {name: out[name] for name in distinct}
