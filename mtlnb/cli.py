@@ -8,6 +8,8 @@
 - ``transcribe``: one's own score photo (and a recording of it) through a trained fold: OMR, A2S and fused.
 - ``sim2real``: a trained OMR or A2S run on any Camera-PrIMuS folder (real samples), or the sim-to-real
   decomposition of its error into music, engraving and camera.
+- ``compare-runs``: two runs' scenario findings (notebook 05's tables) side by side: do they agree within their
+  intervals?
 - ``piano-corpus``: write (or finish) synthetic piano performances in the MAESTRO layout (csv + midi + wav).
 
 Exit codes: 0 done; 2 an error, printed as one ``error: …`` line; 3 (:data:`LEFT_OUT`) ``corpus``, ``features`` or
@@ -157,6 +159,21 @@ def _sim2real(args) -> int:
     return 0
 
 
+def _compare_runs(args) -> int:
+    from mtlnb.camera_primus.evaluation.agreement import compare
+
+    result = compare(args.tables_a, args.tables_b, args.scheme)
+    print(f"a = {args.tables_a}\nb = {args.tables_b}")
+    print(result.summary())
+    print("the two runs agree within their intervals" if result.agree else
+          "the two runs DISAGREE beyond their intervals where marked above")
+    if args.csv:
+        from mtlnb.core import io
+
+        io.write_text(args.csv, result.cells.to_csv(index=False))
+    return 0
+
+
 def _piano_corpus(args) -> int:
     from pathlib import Path
 
@@ -279,6 +296,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the decomposition's camera (default: the synthetic corpus's)")
     s.add_argument("--json", default=None, help="write the summary and every sample's hypothesis here")
     s.set_defaults(func=_sim2real)
+
+    cr = sub.add_parser("compare-runs", help="two runs' scenario findings side by side: do they agree within their "
+                                             "intervals?",
+                        description="Compare notebook 05's saved tables of two runs (figures/<profile>/tables of "
+                                    "each): every SER both runs can read, with its 95 %% interval, the headline "
+                                    "and the findings' counts. Two runs agree where their intervals overlap.")
+    cr.add_argument("tables_a", help="the first run's tables folder (figures/<profile>/tables)")
+    cr.add_argument("tables_b", help="the second run's tables folder")
+    cr.add_argument("--scheme", choices=["kfold", "validation"], default="kfold",
+                    help="which cross-validation scheme's SERs to compare (default kfold, as the findings)")
+    cr.add_argument("--csv", default=None, help="also write every compared SER cell here")
+    cr.set_defaults(func=_compare_runs)
 
     pc = sub.add_parser("piano-corpus", help="write synthetic piano performances in the MAESTRO layout",
                         description="Write synthetic piano performances in the MAESTRO layout (maestro-v3.0.0.csv, "
