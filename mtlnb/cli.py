@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--decomposition", default=None, metavar="SAMPLES_ROOT",
                    help="real samples (.semantic, .png, _distorted.jpg): the five-row decomposition instead")
     s.add_argument("--seed", type=int, default=0, help="the decomposition's engraving and camera seed")
-    s.add_argument("--camera", choices=["fitted", "calibrated", "literal"], default=None,
+    s.add_argument("--camera", choices=["fitted", "swept", "calibrated", "literal"], default=None,
                    help="the decomposition's camera (default: the synthetic corpus's)")
     s.add_argument("--json", default=None, help="write the summary and every sample's hypothesis here")
     s.set_defaults(func=_sim2real)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -353,10 +353,54 @@ def test_bend_lifts_the_opening_columns_only():
     assert np.array_equal(slanted[:, 80:], img[:, 80:]) and not np.array_equal(slanted, out)
 
 
+def test_sweep_draws_the_boundary_out_into_straight_streaks():
+    img = np.full((60, 240), 255, np.float32)
+    for k in range(5):  # staff lines across the whole width, rows 10-11, ..., 50-51
+        img[10 + 10 * k: 12 + 10 * k, :] = 60
+    out = D.sweep(img, reach=80, foot=20, angle=45)
+    assert out.shape == img.shape
+    assert np.array_equal(out[:, 80:], img[:, 80:])  # right of the boundary's top end nothing moves
+    assert np.array_equal(D.sweep(img, 0, 20, 45), img)
+    boundary = lambda y: 20 + 60 / 59 * (59 - y)  # noqa: E731  foot at the bottom row, reach at the top row
+    # left of the boundary every pixel repeats its upper-left neighbour's value: streaks at 45°
+    left = [(y, x) for y in range(1, 60) for x in range(1, 80) if x < boundary(y) - 1 and x - 1 < boundary(y - 1) - 1]
+    assert len(left) > 1000 and all(out[y, x] == pytest.approx(out[y - 1, x - 1], abs=1e-3) for y, x in left)
+    # the bottom staff line (rows 50-51) stays in place right of the boundary and rises 1:1 left of it
+    x_b = int(boundary(50))
+    assert (out[50:52, x_b + 2] < 128).all()
+    column = out[:, x_b - 12]
+    ink = np.flatnonzero(column < 128)
+    assert ink.size and 36 <= ink.max() <= 42 and not (column[50:52] < 128).any()
+    # below the staff, where the boundary leaves the image (the hook of a C clef on line 1), nothing moves
+    assert np.array_equal(out[55:, 21:], img[55:, 21:])
+    with pytest.raises(ValueError, match="sweep"):
+        D.sweep(img[0], 80, 20, 45)
+
+
+def test_swept_config_tears_the_same_images_and_keeps_the_recipe_draws():
+    recipe = {f.name for f in fields(D.DistortionParams)} - {"bend_reach", "bend_lift", "bend_power", "bend_slant",
+                                                             "sweep_reach", "sweep_foot", "sweep_angle"}
+    torn = 0
+    for seed in range(300):
+        fitted = D.sample_params(np.random.default_rng(seed), D.FITTED)
+        swept = D.sample_params(np.random.default_rng(seed), D.SWEPT)
+        a, b = D.params_dict(fitted), D.params_dict(swept)
+        assert {k: a[k] for k in recipe} == {k: b[k] for k in recipe}
+        assert (fitted.bend_reach > 0) == (swept.sweep_reach > 0) and swept.bend_reach == 0 == fitted.sweep_reach
+        if swept.sweep_reach:
+            torn += 1
+            assert D.SWEPT.bend_reach[0] <= swept.sweep_reach <= D.SWEPT.bend_reach[1]
+            assert D.SWEPT.sweep_foot[0] <= swept.sweep_foot <= D.SWEPT.sweep_foot[1]
+            assert D.SWEPT.sweep_angle[0] <= swept.sweep_angle <= D.SWEPT.sweep_angle[1]
+    assert 40 <= torn <= 80  # bend_probability 0.2 of 300
+
+
 def test_named_configs():
     assert D.DistortionConfig() == D.FITTED == D.config_named("fitted") == D.MEASURED_CAMERA_PRIMUS
     assert D.config_named("literal").spread == (2.0, 2.0) and D.LITERAL.motion_probability == 1.0
     assert D.config_named("calibrated").spread == (0.0, 0.0)
+    assert D.config_named("swept").tear == "sweep" and D.FITTED.tear == "bend"
+    assert D.SWEPT == replace(D.FITTED, tear="sweep")
     assert D.LITERAL.bend_probability == D.CALIBRATED.bend_probability == 0.0  # the recipe has no bend
     assert D.LITERAL.spread_probability == D.CALIBRATED.spread_probability == 0.0
     for name, config in D.CONFIGS.items():
@@ -372,6 +416,10 @@ def test_config_rejects_bad_ranges():
         D.DistortionConfig(median=(-1.0, 1.0))
     with pytest.raises(ValueError, match="motion_probability"):
         D.DistortionConfig(motion_probability=1.5)
+    with pytest.raises(ValueError, match="tear"):
+        D.DistortionConfig(tear="fold")
+    with pytest.raises(ValueError, match="sweep_angle"):
+        D.DistortionConfig(sweep_angle=(50.0, 95.0))
     with pytest.raises(ValueError, match="bend_probability"):
         D.DistortionConfig(bend_probability=-0.1)
     with pytest.raises(ValueError, match="bend_lift"):
