@@ -35,6 +35,7 @@ from mtlnb.camera_primus.evaluation.scenarios import METHOD_LABELS, label
 # The tables notebook 05 saves (``tables.save_tables``) that the comparison reads.
 TABLES = {"cells": "05_table3_long.csv", "readability": "05_readability.csv", "headline": "05_headline.csv",
           "findings": "05_findings_counts.csv"}
+_BOUNDS = {f"ci_{end}_{run}": f"{end}_{run}" for end in ("low", "high") for run in "ab"}  # merged columns, shorter
 _INTERVAL = re.compile(r"\[\s*([+\-−]?[\d.]+)\s*,\s*([+\-−]?[\d.]+)\s*\]")
 
 
@@ -155,8 +156,7 @@ def compare(tables_a: str | Path, tables_b: str | Path, scheme: str = "kfold") -
         return t[keys + ["ser", "ci_low", "ci_high"]]
 
     merged = cells(a["cells"]).merge(cells(b["cells"]), on=keys, suffixes=("_a", "_b"))
-    merged = merged.rename(columns={"ci_low_a": "low_a", "ci_high_a": "high_a", "ci_low_b": "low_b",
-                                    "ci_high_b": "high_b"})
+    merged = merged.rename(columns=_BOUNDS)
     merged["diff"] = merged.ser_b - merged.ser_a
     merged["overlap"] = [overlap(r.low_a, r.high_a, r.low_b, r.high_b) for r in merged.itertuples()]
     merged["inside"] = [(r.low_b <= r.ser_a <= r.high_b) and (r.low_a <= r.ser_b <= r.high_a)
@@ -176,8 +176,7 @@ def compare(tables_a: str | Path, tables_b: str | Path, scheme: str = "kfold") -
     fa, fb = (t.set_index(["finding", "pair"]) for t in (a["findings"], b["findings"]))
     columns = ["count", "ci_low", "ci_high", "of"]
     findings = fa[columns].merge(fb[columns], left_index=True, right_index=True, suffixes=("_a", "_b"))
-    findings = findings.rename(columns={"ci_low_a": "low_a", "ci_high_a": "high_a", "ci_low_b": "low_b",
-                                        "ci_high_b": "high_b"})
+    findings = findings.rename(columns=_BOUNDS)
     findings["overlap"] = [_agree(r.count_a, r.low_a, r.high_a, r.count_b, r.low_b, r.high_b)
                            for r in findings.itertuples()]
     return Agreement(merged, headline, findings, sizes)
