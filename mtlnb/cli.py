@@ -24,6 +24,9 @@ import sys
 from mtlnb.profiles import PROFILE_NAMES
 
 LEFT_OUT = 3  # exit code: the build finished, but some samples were left out
+# The camera distortion's configurations, the default first (distortion.CONFIGS and DEFAULT_CAMERA; named here
+# because importing the distortion module loads OpenCV, which `--help` should not wait for).
+CAMERAS = ("swept", "fitted", "calibrated", "literal")
 
 REPRODUCE_HELP = """\
 Run every notebook (01-08) with one profile into a new folder runs/<profile>-<time>/: the executed notebooks,
@@ -67,7 +70,7 @@ def _corpus(args) -> int:
     from mtlnb.camera_primus.corpus.synthetic import build_corpus
 
     report = build_corpus(args.out, args.n, seed=args.seed, jobs=args.jobs, soundfont=args.soundfont,
-                          trim=args.trim)
+                          trim=args.trim, camera=args.camera)
     for sid, reason in sorted(report.failed.items()):
         print(f"  left out {sid} ({report.root / 'Corpus' / sid}): {reason}")
     print(report.summary())
@@ -201,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--soundfont", default=None, help="General MIDI .sf2 (default: $MTLNB_SOUNDFONT or Debian's)")
     c.add_argument("--trim", action="store_true",
                    help="delete samples beyond --n (without it a smaller --n than the corpus holds is an error)")
+    c.add_argument("--camera", choices=CAMERAS, default=CAMERAS[0],
+                   help="the camera distortion: swept (default, follows the real archive), fitted (torn openings "
+                        "as a stretch), calibrated or literal (the recipe's ranges)")
     c.set_defaults(func=_corpus)
 
     f = sub.add_parser("features", help="compute the feature cache of a corpus folder")
@@ -292,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--decomposition", default=None, metavar="SAMPLES_ROOT",
                    help="real samples (.semantic, .png, _distorted.jpg): the five-row decomposition instead")
     s.add_argument("--seed", type=int, default=0, help="the decomposition's engraving and camera seed")
-    s.add_argument("--camera", choices=["fitted", "swept", "calibrated", "literal"], default=None,
+    s.add_argument("--camera", choices=CAMERAS, default=None,
                    help="the decomposition's camera (default: the synthetic corpus's)")
     s.add_argument("--json", default=None, help="write the summary and every sample's hypothesis here")
     s.set_defaults(func=_sim2real)

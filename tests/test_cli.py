@@ -106,3 +106,10 @@ def test_transcribe_of_a_missing_photo_names_it(tmp_path, capsys):
     assert cli.main(["transcribe", "--image", str(photo), "--profile", "smoke", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and f"{photo}: no such image file" in err
+
+
+def test_camera_names_are_the_distortion_configs():
+    from mtlnb import cli
+    from mtlnb.camera_primus.corpus import distortion
+
+    assert set(cli.CAMERAS) == set(distortion.CONFIGS) and cli.CAMERAS[0] == distortion.DEFAULT_CAMERA

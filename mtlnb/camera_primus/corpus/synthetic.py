@@ -45,12 +45,14 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from mtlnb.core import io, parallel
-from mtlnb.camera_primus.corpus import primus
+from mtlnb.camera_primus.corpus import distortion, primus
 
 if TYPE_CHECKING:  # engraving imports Verovio: loaded where a sample is built, not on import
     from mtlnb.camera_primus.corpus import engraving
 
 MANIFEST = "manifest.json"
+# Manifests written before the camera was a setting were built with the fitted camera (then the only default).
+LEGACY_CAMERA = "fitted"
 DONE = ".done"  # <out>/.done/<id>.json: a sample's completion marker, written last
 # The files every sample has: the real archive's six, plus the rendered audio.
 SAMPLE_FILES = (primus.SEMANTIC, primus.DISTORTED, primus.CLEAN, primus.MEI, primus.AGNOSTIC, primus.PAE,
@@ -75,6 +77,7 @@ class BuildSettings:
     sample_rate: int = SAMPLE_RATE
     jpeg_quality: int = 0  # 0: the distortion module's default (matched to the real archive)
     cleansing: str = "no multirests"  # the selection that mimics the cleansed subset (see cleansed_incipit)
+    camera: str = distortion.DEFAULT_CAMERA  # the distortion configuration's name (distortion.CONFIGS)
     versions: dict = field(default_factory=dict)  # verovio / fluidsynth / mtlnb versions
 
 
@@ -115,12 +118,14 @@ def _versions() -> dict:
     return {"mtlnb": mtlnb.__version__, "verovio": verovio.toolkit().getVersion()}
 
 
-def resolve_settings(seed: int, soundfont: str | os.PathLike | None = None) -> BuildSettings:
+def resolve_settings(seed: int, soundfont: str | os.PathLike | None = None,
+                     camera: str = distortion.DEFAULT_CAMERA) -> BuildSettings:
     from mtlnb.core.synthesis import find_soundfont
 
+    distortion.config_named(camera)  # an unknown name fails here, before anything is written
     sf_path = find_soundfont(soundfont)
     return BuildSettings(seed=seed, soundfont=str(sf_path), soundfont_sha256=io.sha256_file(sf_path),
-                         versions=_versions())
+                         camera=camera, versions=_versions())
 
 
 # --- one sample ---------------------------------------------------------------------------------------------------
@@ -172,8 +177,9 @@ def render_images(tokens: list[str], engrave_rng: np.random.Generator, distort_r
     return pae, engraved, distortion.distort(engraved.image, distort_rng, camera)
 
 
-def make_sample(index: int, seed: int) -> dict:
-    """Generate one sample in memory: tokens, PAE, MEI, clean PNG, distorted image, audio.
+def make_sample(index: int, seed: int, camera: str = distortion.DEFAULT_CAMERA) -> dict:
+    """Generate one sample in memory: tokens, PAE, MEI, clean PNG, distorted image (``camera``: a
+    :data:`~distortion.CONFIGS` name), audio.
 
     Returns a dict of file name → bytes or arrays, ready for :func:`write_sample`.
     """
@@ -181,7 +187,7 @@ def make_sample(index: int, seed: int) -> dict:
 
     gen_rng, engrave_rng, distort_rng = sample_rngs(index, seed)
     tokens = cleansed_incipit(gen_rng)
-    pae, engraved, distorted = render_images(tokens, engrave_rng, distort_rng)
+    pae, engraved, distorted = render_images(tokens, engrave_rng, distort_rng, distortion.config_named(camera))
     audio = _renderer.render(semantic.semantic_to_midi(tokens))
     return {"tokens": tokens, "pae": pae, "agnostic": agnostic.semantic_to_agnostic(tokens, pae),
             "engraved": engraved, "distorted": distorted, "audio": audio}
@@ -222,13 +228,13 @@ def _add_agnostic(folder: Path, sid: str) -> None:
     io.write_text(paths.agnostic, agnostic.format_agnostic(symbols))
 
 
-def _build_one(args: tuple[int, int, str, int]) -> tuple[str, str | None]:
-    index, seed, corpus, sample_rate = args
+def _build_one(args: tuple[int, int, str, int, str]) -> tuple[str, str | None]:
+    index, seed, corpus, sample_rate, camera = args
     sid = sample_id(index)
     final = Path(corpus) / sid
     partial = Path(corpus) / f".{sid}.partial"
     try:
-        sample = make_sample(index, seed)
+        sample = make_sample(index, seed, camera)
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         write_sample(partial, sid, sample, sample_rate)
@@ -333,11 +339,11 @@ def _check_settings(out: Path, settings: BuildSettings) -> dict[str, str]:
     if not manifest_path.exists():
         return {}
     manifest = io.read_json(manifest_path)
-    if manifest["settings"] != asdict(settings):
+    recorded = {"camera": LEGACY_CAMERA, **manifest["settings"]}
+    if recorded != asdict(settings):
         if not _sample_folders(out / "Corpus"):
             return {}
-        diff = {k: (manifest["settings"].get(k), v) for k, v in asdict(settings).items()
-                if manifest["settings"].get(k) != v}
+        diff = {k: (recorded.get(k), v) for k, v in asdict(settings).items() if recorded.get(k) != v}
         raise ValueError(f"{out} was built with other settings (old, new): {diff}; "
                          "choose another folder or delete this one")
     return manifest.get("failed", {})
@@ -402,7 +408,7 @@ def _forget_if_empty(out: Path) -> None:
 
 def build_corpus(out: str | os.PathLike, n: int, seed: int = 42, jobs: int | None = None,
                  soundfont: str | os.PathLike | None = None, progress: bool = True,
-                 trim: bool = False) -> BuildReport:
+                 trim: bool = False, camera: str = distortion.DEFAULT_CAMERA) -> BuildReport:
     """Build (or finish building) a synthetic corpus of ``n`` samples under ``out/Corpus/``.
 
     Parameters
@@ -424,12 +430,15 @@ def build_corpus(out: str | os.PathLike, n: int, seed: int = 42, jobs: int | Non
         See :func:`mtlnb.core.synthesis.find_soundfont`.
     trim : bool
         Delete samples beyond ``n`` (reported in :attr:`BuildReport.trimmed`) instead of refusing.
+    camera : str
+        The camera distortion's configuration (:data:`~mtlnb.camera_primus.corpus.distortion.CONFIGS`; default
+        ``"swept"``, the one that follows the real archive); recorded in the manifest like the other settings.
     """
     if n < 1:
         raise ValueError(f"build_corpus: n must be positive, got {n}")
     out = Path(out)
     corpus = out / "Corpus"
-    settings = resolve_settings(seed, soundfont)  # before anything is created: a missing soundfont leaves nothing
+    settings = resolve_settings(seed, soundfont, camera)  # before anything is created: a missing soundfont leaves nothing
     with parallel.build_lock(out, writes_in=(".", DONE, "Corpus/*")):
         previous_failed = _check_settings(out, settings)
         wanted = [sample_id(i) for i in range(n)]
@@ -454,7 +463,7 @@ def _build_missing(out: Path, todo: list[int], seed: int, settings: BuildSetting
                    progress: bool) -> dict[str, str]:
     """Build samples ``todo`` (indices) into ``out/Corpus``; returns the failed ids with their reasons."""
     failed: dict[str, str] = {}
-    tasks = [(i, seed, str(out / "Corpus"), settings.sample_rate) for i in todo]
+    tasks = [(i, seed, str(out / "Corpus"), settings.sample_rate, settings.camera) for i in todo]
     with tqdm(total=len(tasks), desc=f"corpus {out.name}", unit="pair", disable=not progress or not tasks) as bar, \
             parallel.imap(_build_one, tasks, jobs, initializer=_worker_init, chunksize=4, folder=out,
                           initargs=(settings.sample_rate, settings.soundfont)) as results:

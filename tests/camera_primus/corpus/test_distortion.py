@@ -396,7 +396,8 @@ def test_swept_config_tears_the_same_images_and_keeps_the_recipe_draws():
 
 
 def test_named_configs():
-    assert D.DistortionConfig() == D.FITTED == D.config_named("fitted") == D.MEASURED_CAMERA_PRIMUS
+    assert D.DistortionConfig() == D.FITTED == D.config_named("fitted")
+    assert D.MEASURED_CAMERA_PRIMUS == D.SWEPT == D.config_named(D.DEFAULT_CAMERA)
     assert D.config_named("literal").spread == (2.0, 2.0) and D.LITERAL.motion_probability == 1.0
     assert D.config_named("calibrated").spread == (0.0, 0.0)
     assert D.config_named("swept").tear == "sweep" and D.FITTED.tear == "bend"

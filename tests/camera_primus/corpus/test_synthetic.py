@@ -14,7 +14,8 @@ import pytest
 import soundfile as sf
 
 from mtlnb.camera_primus.notation import semantic as encoding
-from mtlnb.camera_primus.corpus import primus, synthetic as synthetic_primus
+from mtlnb.camera_primus.corpus import distortion, primus, synthetic as synthetic_primus
+from mtlnb.core import io
 
 # The real archive's six files, plus the rendered audio.
 FILES = ("{id}.semantic", "{id}_distorted.jpg", "{id}.png", "{id}.mei", "{id}.agnostic", "regular_pae.pae",
@@ -65,6 +66,43 @@ def test_other_settings_refused(built):
         synthetic_primus.build_corpus(root, 4, seed=8, jobs=1, progress=False)
 
 
+def test_camera_is_a_setting(built, tmp_path):
+    """The camera is recorded; another camera is refused on a built corpus; a manifest from before the camera was a
+    setting reads as the fitted camera, the default of its day."""
+    root, _ = built
+    manifest = io.read_json(root / "manifest.json")
+    assert manifest["settings"]["camera"] == "swept"
+    with pytest.raises(ValueError, match="camera"):
+        synthetic_primus.build_corpus(root, 4, seed=7, jobs=1, progress=False, camera="fitted")
+    with pytest.raises(ValueError, match="unknown distortion config 'gm'"):
+        synthetic_primus.build_corpus(tmp_path / "new", 1, seed=7, jobs=1, progress=False, camera="gm")
+    assert not (tmp_path / "new").exists()
+
+    old = tmp_path / "old"
+    shutil.copytree(root, old)
+    manifest["settings"].pop("camera")
+    io.write_json(old / "manifest.json", manifest)
+    with pytest.raises(ValueError, match=r"'camera': \('fitted', 'swept'\)"):
+        synthetic_primus.build_corpus(old, 4, seed=7, jobs=1, progress=False)
+    synthetic_primus.build_corpus(old, 4, seed=7, jobs=1, progress=False, camera="fitted")  # no error: same settings
+    assert same_tree(root / "Corpus", old / "Corpus")  # nothing rebuilt (it would have drawn the fitted camera)
+
+
+def test_fitted_camera_changes_only_the_torn_images(built, tmp_path):
+    """The two cameras share every draw; only the images drawn with a torn opening differ."""
+    root, _ = built
+    synthetic_primus.build_corpus(tmp_path, 4, seed=7, jobs=1, progress=False, camera="fitted")
+    for i in range(4):
+        sid = synthetic_primus.sample_id(i)
+        rng = synthetic_primus.sample_rngs(i, 7)[2]
+        torn = distortion.sample_params(rng, distortion.SWEPT).sweep_reach > 0
+        same = filecmp.cmp(root / "Corpus" / sid / f"{sid}_distorted.jpg",
+                           tmp_path / "Corpus" / sid / f"{sid}_distorted.jpg", shallow=False)
+        assert same != torn, sid
+        assert filecmp.cmp(root / "Corpus" / sid / f"{sid}.png", tmp_path / "Corpus" / sid / f"{sid}.png",
+                           shallow=False)
+
+
 def test_resume_after_kill(built, tmp_path):
     """Kill a build mid-way, resume it, and get exactly the corpus of an uninterrupted build."""
     root, _ = built
@@ -99,10 +137,10 @@ def test_agnostic_added_to_samples_built_without_it(built, tmp_path):
 
 
 def test_failed_samples_are_reported(tmp_path, monkeypatch):
-    def broken(index, seed):
+    def broken(index, seed, camera):
         if index == 1:
             raise ValueError("engraving refused")
-        return real(index, seed)
+        return real(index, seed, camera)
 
     real = synthetic_primus.make_sample
     monkeypatch.setattr(synthetic_primus, "make_sample", broken)
