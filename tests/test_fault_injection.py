@@ -260,10 +260,10 @@ def test_other_settings_are_refused_only_while_their_samples_exist(tmp_path, bui
 def test_corpus_exits_3_and_names_the_left_out_samples(tmp_path, monkeypatch, capsys):
     real = synthetic.make_sample
 
-    def broken(index, seed):
+    def broken(index, seed, camera):
         if index == 1:
             raise ValueError("engraving refused")
-        return real(index, seed)
+        return real(index, seed, camera)
 
     monkeypatch.setattr(synthetic, "make_sample", broken)
     assert cli.main(["corpus", "--out", str(tmp_path), "--n", "2", "--seed", "7", "--jobs", "1"]) == cli.LEFT_OUT
@@ -445,7 +445,7 @@ def test_a_stray_tie_is_reported(tiny_corpus):
 
 
 def test_the_manifest_of_an_interrupted_build_says_incomplete(tmp_path, monkeypatch):
-    def interrupted(index, seed):
+    def interrupted(index, seed, camera):
         manifest = _manifest(tmp_path)
         assert (manifest["complete"], manifest["n_ready"], manifest["n_requested"]) == (False, 0, 1)
         raise KeyboardInterrupt

@@ -5,7 +5,7 @@ number of worker processes and of the order they run in)::
 
     incipit generator (cleansed: no multi-rests) → <id>.semantic
         → Plaine & Easie → regular_pae.pae → Verovio → <id>.mei, <id>.png
-        → camera distortions (twelve steps) → <id>_distorted.jpg
+        → camera distortions (twelve steps and the torn openings; ``camera``, default ``swept``) → <id>_distorted.jpg
         → semantic → MIDI (PrIMuS converter rules) → FluidSynth 22,050 Hz → <id>.wav
 
 Robustness:
@@ -23,6 +23,7 @@ Robustness:
   left-out samples with their reasons.  Samples beyond ``n`` (a smaller ``--n`` than the corpus holds, or foreign
   folders in ``Corpus/``) are an error naming them, unless ``trim=True`` (``--trim``), which deletes them and
   reports them.  Settings that differ from the manifest's are an error only while samples of the old settings exist.
+  Manifests written before the camera was a setting name none: their corpora were built with ``fitted``.
 - One build at a time per folder, its workers die with it (:mod:`mtlnb.core.parallel`), and a build that ends with
   no sample on disk (a soundfont FluidSynth cannot load, say) leaves neither a manifest nor an empty ``Corpus/``.
 - A sample that fails (e.g. Verovio rejects it) is reported with its id and reason in ``manifest.json`` and in the
@@ -166,8 +167,8 @@ def sample_rngs(index: int, seed: int) -> tuple[np.random.Generator, np.random.G
 def render_images(tokens: list[str], engrave_rng: np.random.Generator, distort_rng: np.random.Generator,
                   camera=None) -> tuple[str, engraving.Engraving, np.ndarray]:
     """The score images of ``tokens``: semantic → Plaine & Easie (PrIMuS spelling, beamed with
-    :data:`BEAM_PROBABILITY`) → Verovio → camera (default :data:`~distortion.MEASURED_CAMERA_PRIMUS`, the camera
-    fitted to the real pairs).  Returns ``(pae, engraved, distorted)``; the distorted image is uint8 ``(H, W)``."""
+    :data:`BEAM_PROBABILITY`) → Verovio → camera (a :class:`~distortion.DistortionConfig`; default
+    :data:`~distortion.MEASURED_CAMERA_PRIMUS`, the one that follows the real archive).  Returns ``(pae, engraved, distorted)``; the distorted image is uint8 ``(H, W)``."""
     from mtlnb.camera_primus.notation import semantic
     from mtlnb.camera_primus.corpus import distortion, engraving
 
@@ -344,8 +345,11 @@ def _check_settings(out: Path, settings: BuildSettings) -> dict[str, str]:
         if not _sample_folders(out / "Corpus"):
             return {}
         diff = {k: (recorded.get(k), v) for k, v in asdict(settings).items() if recorded.get(k) != v}
+        hint = (f" (its camera is {recorded['camera']!r}; the default is now {distortion.DEFAULT_CAMERA!r}: a corpus of "
+                f"the old camera is extended by `python -m mtlnb corpus --camera {recorded['camera']}`)"
+                if "camera" in diff else "")
         raise ValueError(f"{out} was built with other settings (old, new): {diff}; "
-                         "choose another folder or delete this one")
+                         f"choose another folder or delete this one{hint}")
     return manifest.get("failed", {})
 
 
