@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real samples (.semantic, .png, _distorted.jpg): the five-row decomposition instead")
     s.add_argument("--seed", type=int, default=0, help="the decomposition's engraving and camera seed")
     s.add_argument("--camera", choices=CAMERAS, default=None,
-                   help="the decomposition's camera (default: the synthetic corpus's)")
+                   help="the decomposition's camera (default: the one the study's synthetic corpus was built with)")
     s.add_argument("--json", default=None, help="write the summary and every sample's hypothesis here")
     s.set_defaults(func=_sim2real)
 

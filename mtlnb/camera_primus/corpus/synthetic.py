@@ -333,6 +333,16 @@ def _sample_folders(corpus: Path) -> set[str]:
         else set()
 
 
+def corpus_camera(out: str | os.PathLike) -> str:
+    """The camera (a :data:`~distortion.CONFIGS` name) the synthetic corpus at ``out`` was built with: its manifest's
+    (``fitted`` for a manifest from before the camera was recorded), or the default where ``out`` has no manifest
+    (a real archive, or a corpus not built yet)."""
+    manifest_path = Path(out) / MANIFEST
+    if not manifest_path.exists():
+        return distortion.DEFAULT_CAMERA
+    return io.read_json(manifest_path)["settings"].get("camera", LEGACY_CAMERA)
+
+
 def _check_settings(out: Path, settings: BuildSettings) -> dict[str, str]:
     """The previous build's left-out samples; ``ValueError`` if its settings differ and its samples are still there
     (mixing samples of two settings would silently change the data).  Without samples the new settings win."""

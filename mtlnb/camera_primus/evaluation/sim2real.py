@@ -524,7 +524,8 @@ def evaluate_study(study, network: str, fold: int = 0, corpus: str | os.PathLike
         The decomposition's seed.
     camera : str, optional
         The decomposition's camera by name (a key of
-        :data:`mtlnb.camera_primus.corpus.distortion.CONFIGS`; default: the synthetic corpus's).  A network trained
+        :data:`mtlnb.camera_primus.corpus.distortion.CONFIGS`; default: the one the study's synthetic corpus was
+        built with, :func:`mtlnb.camera_primus.corpus.synthetic.corpus_camera`).  A network trained
         on a corpus built with another camera is decomposed fairly with that one.
 
     Returns
@@ -538,15 +539,16 @@ def evaluate_study(study, network: str, fold: int = 0, corpus: str | os.PathLike
     trained = load_run(run_dir, study.profile.train)
     head = f"{network} run {run_dir} (epoch {trained.epoch})"
     if samples_root is not None:
-        from mtlnb.camera_primus.corpus import distortion
+        from mtlnb.camera_primus.corpus import distortion, synthetic
 
-        if camera is not None and camera not in distortion.CONFIGS:
+        camera = camera or synthetic.corpus_camera(study.root)  # the camera the network was trained through
+        if camera not in distortion.CONFIGS:
             raise ValueError(f"camera must be one of {sorted(distortion.CONFIGS)}, got {camera!r}")
         test_ids = list(study.folds[fold].test)
         result = decomposition(run_dir, samples_root, seed, synthetic_root=study.corpus_root,
                                synthetic_ids=test_ids, train_profile=study.profile.train,
-                               camera=distortion.CONFIGS[camera] if camera else None)
-        head += f", camera {camera or 'of the synthetic corpus'}, seed {seed}"
+                               camera=distortion.CONFIGS[camera])
+        head += f", camera {camera}, seed {seed}"
         shares = result.shares.map(lambda v: f"{v:.1f}" if isinstance(v, float) else v).to_string()
         text = f"{head}\n{format_table(result.table)}\n\nshares (percentage points)\n{shares}"
         if result.left_out:

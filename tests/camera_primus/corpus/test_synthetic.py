@@ -78,10 +78,13 @@ def test_camera_is_a_setting(built, tmp_path):
         synthetic_primus.build_corpus(tmp_path / "new", 1, seed=7, jobs=1, progress=False, camera="gm")
     assert not (tmp_path / "new").exists()
 
+    assert synthetic_primus.corpus_camera(root) == "swept"
+    assert synthetic_primus.corpus_camera(tmp_path) == distortion.DEFAULT_CAMERA  # no manifest: the default
     old = tmp_path / "old"
     shutil.copytree(root, old)
     manifest["settings"].pop("camera")
     io.write_json(old / "manifest.json", manifest)
+    assert synthetic_primus.corpus_camera(old) == "fitted"
     with pytest.raises(ValueError, match=r"'camera': \('fitted', 'swept'\)"):
         synthetic_primus.build_corpus(old, 4, seed=7, jobs=1, progress=False)
     synthetic_primus.build_corpus(old, 4, seed=7, jobs=1, progress=False, camera="fitted")  # no error: same settings
