@@ -5,7 +5,7 @@ number of worker processes and of the order they run in)::
 
     incipit generator (cleansed: no multi-rests) → <id>.semantic
         → Plaine & Easie → regular_pae.pae → Verovio → <id>.mei, <id>.png
-        → camera distortions (twelve steps and the torn openings; ``camera``, default ``swept``) → <id>_distorted.jpg
+        → camera distortions (twelve steps, torn openings; ``camera``, default ``swept``) → <id>_distorted.jpg
         → semantic → MIDI (PrIMuS converter rules) → FluidSynth 22,050 Hz → <id>.wav
 
 Robustness:
@@ -168,7 +168,8 @@ def render_images(tokens: list[str], engrave_rng: np.random.Generator, distort_r
                   camera=None) -> tuple[str, engraving.Engraving, np.ndarray]:
     """The score images of ``tokens``: semantic → Plaine & Easie (PrIMuS spelling, beamed with
     :data:`BEAM_PROBABILITY`) → Verovio → camera (a :class:`~distortion.DistortionConfig`; default
-    :data:`~distortion.MEASURED_CAMERA_PRIMUS`, the one that follows the real archive).  Returns ``(pae, engraved, distorted)``; the distorted image is uint8 ``(H, W)``."""
+    :data:`~distortion.MEASURED_CAMERA_PRIMUS`, the one that follows the real archive).  Returns
+    ``(pae, engraved, distorted)``; the distorted image is uint8 ``(H, W)``."""
     from mtlnb.camera_primus.notation import semantic
     from mtlnb.camera_primus.corpus import distortion, engraving
 
@@ -340,7 +341,12 @@ def corpus_camera(out: str | os.PathLike) -> str:
     manifest_path = Path(out) / MANIFEST
     if not manifest_path.exists():
         return distortion.DEFAULT_CAMERA
-    return io.read_json(manifest_path)["settings"].get("camera", LEGACY_CAMERA)
+    return _recorded_settings(io.read_json(manifest_path))["camera"]
+
+
+def _recorded_settings(manifest: dict) -> dict:
+    """A manifest's settings, with the camera of its day where it predates the camera setting."""
+    return {"camera": LEGACY_CAMERA, **manifest["settings"]}
 
 
 def _check_settings(out: Path, settings: BuildSettings) -> dict[str, str]:
@@ -350,14 +356,15 @@ def _check_settings(out: Path, settings: BuildSettings) -> dict[str, str]:
     if not manifest_path.exists():
         return {}
     manifest = io.read_json(manifest_path)
-    recorded = {"camera": LEGACY_CAMERA, **manifest["settings"]}
+    recorded = _recorded_settings(manifest)
     if recorded != asdict(settings):
         if not _sample_folders(out / "Corpus"):
             return {}
         diff = {k: (recorded.get(k), v) for k, v in asdict(settings).items() if recorded.get(k) != v}
-        hint = (f" (its camera is {recorded['camera']!r}; the default is now {distortion.DEFAULT_CAMERA!r}: a corpus of "
-                f"the old camera is extended by `python -m mtlnb corpus --camera {recorded['camera']}`)"
-                if "camera" in diff else "")
+        old_camera = recorded["camera"]
+        hint = "" if "camera" not in diff else (
+            f" (its camera is {old_camera!r}; the default is now {distortion.DEFAULT_CAMERA!r}: a corpus of the old "
+            f"camera is extended by `python -m mtlnb corpus --camera {old_camera}`)")
         raise ValueError(f"{out} was built with other settings (old, new): {diff}; "
                          f"choose another folder or delete this one{hint}")
     return manifest.get("failed", {})
@@ -452,7 +459,7 @@ def build_corpus(out: str | os.PathLike, n: int, seed: int = 42, jobs: int | Non
         raise ValueError(f"build_corpus: n must be positive, got {n}")
     out = Path(out)
     corpus = out / "Corpus"
-    settings = resolve_settings(seed, soundfont, camera)  # before anything is created: a missing soundfont leaves nothing
+    settings = resolve_settings(seed, soundfont, camera)  # before anything is created: a bad soundfont leaves nothing
     with parallel.build_lock(out, writes_in=(".", DONE, "Corpus/*")):
         previous_failed = _check_settings(out, settings)
         wanted = [sample_id(i) for i in range(n)]

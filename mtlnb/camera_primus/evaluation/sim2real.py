@@ -542,12 +542,10 @@ def evaluate_study(study, network: str, fold: int = 0, corpus: str | os.PathLike
         from mtlnb.camera_primus.corpus import distortion, synthetic
 
         camera = camera or synthetic.corpus_camera(study.root)  # the camera the network was trained through
-        if camera not in distortion.CONFIGS:
-            raise ValueError(f"camera must be one of {sorted(distortion.CONFIGS)}, got {camera!r}")
+        config = distortion.config_named(camera)  # an unknown name: a ValueError naming the choices
         test_ids = list(study.folds[fold].test)
         result = decomposition(run_dir, samples_root, seed, synthetic_root=study.corpus_root,
-                               synthetic_ids=test_ids, train_profile=study.profile.train,
-                               camera=distortion.CONFIGS[camera])
+                               synthetic_ids=test_ids, train_profile=study.profile.train, camera=config)
         head += f", camera {camera}, seed {seed}"
         shares = result.shares.map(lambda v: f"{v:.1f}" if isinstance(v, float) else v).to_string()
         text = f"{head}\n{format_table(result.table)}\n\nshares (percentage points)\n{shares}"
