@@ -163,20 +163,21 @@ PROFILES: dict[str, Profile] = {
         name="mini",
         # 1,700 pairs -> 1,020 / 340 / 340 with the 60/20/20 split: "about a thousand training pairs".
         corpus=CorpusProfile(n_pairs=1700, folds=(0,)),
-        # Sized for about an hour of CTC training on 2 CPU cores (benchmarks/bench_training.py): networks of the
-        # papers' shape with fewer filters and units; one CTC frame per 4 input columns (8 for GradSPSA); the A2S
-        # networks read the CQT pooled by 2 (it is a 256/120 up-sampling; their first conv block at full size
-        # would cost most of their time); OMR batch 4 instead of 16 (4x the updates per epoch: the CTC plateau
-        # ends after a number of updates, not of samples); validation in batches of 16.  OMR 60 epochs: its CTC
-        # plateau lasts ~7 of them; validation SER 24.7 % after 40, 18.2 % after 60 (still improving), and on the
-        # real Camera-PrIMuS images SER 30.1 -> 24.2 %, key signatures right 75 -> 90 % (python -m mtlnb sim2real
-        # --decomposition); ~20 min more of training on one core than 40 epochs.  Baseline A2S 40 epochs: its CTC
-        # plateau lasts 11 (validation SER 95 % at epoch 10, then 87, 65, 55, 53 and 47 % at epoch 15, still falling
-        # ~5 points an epoch), and of a 50 % A2S the thesis's filters (per-sample SER <= 30 / 10 %) keep too few
-        # test samples for notebook 05 to read; ~28 s an epoch on 2 threads (33.8 % after 40).  GradSPSA 20 epochs:
-        # it leaves the plateau in its first (it reads the trained OMR) but was at 39.7 % after 5 and still falling;
-        # ~50 s an epoch, so 20 give it about the baseline A2S's training time.  Scenario OMR levels
-        # from that training at 50 / 35 / 25 % validation SER: the 2-10.5 % subsets (20-107 images) do not learn.
+        # Sized for about an hour of CTC training on 2 CPU cores (benchmarks/bench_training.py): networks of the papers'
+        # shape with fewer filters and units; one CTC frame per 4 input columns (8 for GradSPSA); the A2S networks read
+        # the CQT pooled by 2 (it is a 256/120 up-sampling; their first conv block at full size would cost most of their
+        # time); OMR batch 4 instead of 16 (4x the updates per epoch: the CTC plateau ends after a number of updates,
+        # not of samples); validation in batches of 16.  OMR 60 epochs: its CTC plateau lasts ~7 of them; on the default
+        # (swept-camera) corpus validation SER 31.1 % after 40 and 23.3 % at its best (epoch 54), real Camera-PrIMuS
+        # images 27.9 % (python -m mtlnb sim2real --decomposition); on the earlier fitted-camera corpus 40 -> 60 epochs
+        # took validation SER from 24.7 to 18.2 % and the real images' from 30.1 to 24.2 %; ~20 min more of training on
+        # one core than 40 epochs.  Baseline A2S 40 epochs: its CTC plateau lasts 11 (validation SER 95 % at epoch 10,
+        # then 87, 65, 55, 53 and 47 % at epoch 15, still falling ~5 points an epoch), and of a 50 % A2S the thesis's
+        # filters (per-sample SER <= 30 / 10 %) keep too few test samples for notebook 05 to read; ~28 s an epoch on 2
+        # threads (33.8 % after 40).  GradSPSA 20 epochs: it leaves the plateau in its first (it reads the trained OMR)
+        # but was at 39.7 % after 5 and still falling; ~50 s an epoch, so 20 give it about the baseline A2S's training
+        # time.  Scenario OMR levels from that training at 50 / 35 / 25 % validation SER: the 2-10.5 % subsets (20-107
+        # images) do not learn.
         train=TrainProfile(omr_epochs=60, a2s_epochs=40, gradspsa_epochs=20, scenario_omr_epochs=4, omr_batch=4,
                            lstm_units=64, omr_filters=(16, 16, 32, 32), omr_pools=((2, 2), (2, 2), (2, 1), (2, 1)),
                            a2s_input_pool=2, eval_batch=16, omr_snapshot_levels=(50.0, 35.0, 25.0)),

@@ -81,9 +81,15 @@ def _worker_start(parent_pid: int, workers_lock: str | None, initializer: Callab
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel what has not started and end the workers now (they ignore SIGINT; SIGTERM, then SIGKILL)."""
+    """End the workers now (they ignore SIGINT: SIGTERM, then SIGKILL), then shut the pool down and wait for it.
+
+    The order matters.  Shutting down without waiting first (``shutdown(wait=False)``) and killing the workers
+    afterwards leaves the pool's manager thread running while its workers vanish under it, a race that can make
+    the interpreter hang at exit when it joins that thread (CPython issues 83386 and 132969).  With the workers
+    already dead, the manager thread finds the pool broken, fails what was pending and ends, and ``shutdown``
+    waits only for that.
+    """
     processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:
         if p.is_alive():
             p.terminate()
@@ -92,6 +98,7 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         if p.is_alive():  # pragma: no cover - a worker stuck in uninterruptible C code
             p.kill()
             p.join(timeout=5)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def n_jobs(jobs: int | None, n_tasks: int) -> int:

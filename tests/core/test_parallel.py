@@ -93,6 +93,16 @@ def test_ctrl_c_stops_parent_and_workers(tmp_path):
     assert _workers_end(out) == set()
 
 
+def test_leaving_by_an_exception_leaves_no_pool_thread_behind():
+    # The pool's manager thread must be gone when the exception propagates: the interpreter joins it at exit,
+    # and a manager thread still running beside workers killed under it can hang that join.
+    with pytest.raises(KeyError):
+        with parallel.imap(time.sleep, [0.2] * 50, jobs=2) as results:
+            next(results)
+            raise KeyError("stop")
+    assert [t for t in threading.enumerate() if type(t).__name__ == "_ExecutorManagerThread"] == []
+
+
 def test_a_folder_has_one_builder(tmp_path):
     with parallel.build_lock(tmp_path):
         with pytest.raises(parallel.FolderBusyError, match=str(tmp_path)):
