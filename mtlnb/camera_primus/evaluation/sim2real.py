@@ -32,7 +32,10 @@ Choices
 - **Reduced SERs** over the same reference symbols (:mod:`mtlnb.camera_primus.notation.semantic`'s reductions):
   ignoring accidentals, ignoring durations, and both (pitch letter and octave only).
 - **Signature accuracy**: the first clef, key-signature and time-signature token of hypothesis and reference are
-  compared; a reference without one counts as right when the hypothesis has none either.
+  compared; a reference without one counts as right when the hypothesis has none either.  The single-folder
+  report also lists the wrong readings (:func:`signature_confusions`): which signature was read as which tells a
+  miscount (three sharps read as two) from a lost glyph (a key read as none) or a confusable one (cut time ``C/``
+  read as common time ``C``).
 - **Intervals** (:func:`intervals`): a folder of a few dozen real samples gives a corpus SER several points wide,
   so the single-folder report adds percentile bootstrap intervals (the samples resampled with replacement) of the
   SER and the pitch-only SER.
@@ -42,6 +45,7 @@ Choices
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 import tempfile
@@ -86,6 +90,24 @@ def first_of(tokens: Sequence[str], kind: str) -> str | None:
 def signature_right(hypothesis: Sequence[str], reference: Sequence[str], kind: str) -> bool:
     """Whether the hypothesis's first ``kind`` token is the reference's (both absent counts as right)."""
     return first_of(hypothesis, kind) == first_of(reference, kind)
+
+
+def signature_confusions(references: Sequence[Sequence[str]], hypotheses: Sequence[Sequence[str]],
+                         kind: str) -> list[tuple[str, str, int]]:
+    """The wrong readings of the first ``kind`` token (:func:`signature_right` false), most frequent first.
+
+    Returns
+    -------
+    list of (reference, read, count)
+        The tokens' values (``"AM"`` for ``keySignature-AM``, ``"C/"`` for ``timeSignature-C/``), ``"none"``
+        where a sequence has no ``kind`` token; ties in alphabetical order.
+    """
+    def value(token: str | None) -> str:
+        return "none" if token is None else token.split("-", 1)[1]
+
+    counts = collections.Counter((value(first_of(r, kind)), value(first_of(h, kind)))
+                                 for r, h in zip(references, hypotheses) if not signature_right(h, r, kind))
+    return [(ref, read, n) for (ref, read), n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
 
 
 def summarize(references: Sequence[Sequence[str]], hypotheses: Sequence[Sequence[str]],
@@ -564,8 +586,16 @@ def evaluate_study(study, network: str, fold: int = 0, corpus: str | os.PathLike
     text = (f"{head}\n{format_table(table)}\n95 % intervals over the {len(ev.samples)} samples (bootstrap, "
             f"{bootstrap.DEFAULT_N_BOOT} resamples): SER [{spread['ser'][0]:.1f}, {spread['ser'][1]:.1f}], "
             f"pitch-only SER [{spread['ser_pitch'][0]:.1f}, {spread['ser_pitch'][1]:.1f}]")
+    confusions = {name: signature_confusions(ev.samples.reference, ev.samples.hypothesis, kind)
+                  for name, kind in SIGNATURES.items()}
+    for name, wrong in confusions.items():
+        if wrong:
+            what = "clefs" if name == "clef" else f"{name} signatures"
+            text += f"\n{what} read wrong (reference -> read, samples): " + ", ".join(
+                f"{ref} -> {read} {n}" for ref, read, n in wrong)
     if ev.left_out:
         text += f"\n{len(ev.left_out)} samples left out: " + "; ".join(
             f"{k}: {v}" for k, v in sorted(ev.left_out.items())[:5])
     return text, {"corpus": str(corpus), "image": image if network == "omr" else "audio", **ev.to_json(),
-                  "intervals": {k: list(v) for k, v in spread.items()}}
+                  "intervals": {k: list(v) for k, v in spread.items()},
+                  "signature_confusions": {k: [list(c) for c in v] for k, v in confusions.items()}}

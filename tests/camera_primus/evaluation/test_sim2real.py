@@ -70,6 +70,19 @@ def test_signature_rules_and_summary_on_hand_written_tokens():
     assert sim2real.summarize([ref], [ref])["ser"] == 0.0
 
 
+def test_signature_confusions_count_the_wrong_readings():
+    refs = [["clef-G2", "keySignature-AM", "timeSignature-C/"], ["clef-G2", "keySignature-AM"],
+            ["clef-C3", "keySignature-BbM"], ["clef-G2"], ["clef-G2", "keySignature-DM"]]
+    hyps = [["clef-G2", "keySignature-DM", "timeSignature-C"], ["clef-G2", "keySignature-DM"],
+            ["clef-C3"], ["clef-G2", "keySignature-FM"], ["clef-G2", "keySignature-DM"]]
+    assert sim2real.signature_confusions(refs, hyps, "keySignature") == [
+        ("AM", "DM", 2), ("BbM", "none", 1), ("none", "FM", 1)]  # most frequent first, then alphabetical
+    assert sim2real.signature_confusions(refs, hyps, "timeSignature") == [("C/", "C", 1)]
+    assert sim2real.signature_confusions(refs, hyps, "clef") == []
+    n_wrong = sum(n for *_, n in sim2real.signature_confusions(refs, hyps, "keySignature"))
+    assert n_wrong == len(refs) * (1 - sim2real.summarize(refs, hyps)["key_right"] / 100)
+
+
 def test_intervals_hold_the_rate_and_narrow_with_more_samples():
     right = ["clef-G2", "note-C4_quarter", "note-E4_eighth", "barline"]
     wrong_length = ["clef-G2", "note-C4_half", "note-E4_eighth", "barline"]  # a duration error only
@@ -204,6 +217,9 @@ def test_cli_writes_a_json_that_recomputes_its_summary(study, tmp_path, capsys):
     assert metrics.ser(hyps, refs) == pytest.approx(document["summary"]["ser"])
     assert "95 % intervals over the" in printed
     assert tuple(document["intervals"]["ser"]) == sim2real.intervals(refs, hyps)["ser"]
+    for kind, name in (("keySignature", "key"), ("timeSignature", "time"), ("clef", "clef")):
+        assert document["signature_confusions"][name] == [list(c) for c in
+                                                         sim2real.signature_confusions(refs, hyps, kind)]
 
     decomposed = tmp_path / "decomposition.json"
     assert cli.main(["sim2real", "--profile", "smoke", "--network", "omr", "--decomposition",
