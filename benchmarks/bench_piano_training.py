@@ -4,16 +4,19 @@
     python benchmarks/bench_piano_training.py project [--threads 1] [--steps 5] [--batch 64] [--maps 96] [--out r.json]
 
 **compare** (the default) times one SGD-Nesterov update of the mini profile's networks (hard sharing at ``--maps``
-stem maps, cross-stitch "full" with half of them per column; batch 64, η 0.01) with the working tree's
-:mod:`mtlnb.piano` and with the package of git revision ``--ref`` (``git archive <ref> mtlnb``, extracted into a
-temporary folder), each in its own subprocess on one torch thread (``PYTHONPATH`` chooses the version), old and new
-alternating over ``--rounds`` rounds (old, new, new, old, ...) so that a drift of the shared machine hits both.  An
-update is what the training loop does: a batch read from a feature cache (random frames of a synthetic cache in
-the real layout, 20 pieces of 3,050 frames as in mini), the task's loss, backward, the optimiser step, with the
-allocator set as the version's training entry points set it.  Printed per network: per-update seconds, wall clock
-and CPU time of the process (medians over all timed updates of all rounds; on a shared machine the CPU time is the
-steadier one), of old and new and their ratios, and the largest relative difference between the two versions'
-losses over the first updates from the same seed (the same training, to float rounding).
+stem maps, cross-stitch "full" with half of them per column; batch 64, η 0.01) with the package of git revision
+``--ref`` ("old": ``git archive <ref> mtlnb``, extracted into a temporary folder) and with the working tree's
+:mod:`mtlnb.piano` twice: as the study trains ("new", its default noise source) and drawing the noise layers'
+numbers fresh from torch's generator ("generator", ``ModelSpec.noise``).  Each runs in its own subprocess on one
+torch thread (``PYTHONPATH`` chooses the version), the three taking turns over ``--rounds`` rounds so that a drift
+of the shared machine hits all.  An update is what the training loop does: a batch read from a feature cache
+(random frames of a synthetic cache in the real layout, 20 pieces of 3,050 frames as in mini), the task's loss,
+backward, the optimiser step, with the allocator set as the version's training entry points set it.  Printed per
+network: per-update seconds, wall clock and CPU time of the process (medians over all timed updates of all rounds;
+on a shared machine the CPU time is the steadier one) and their ratios to old, and the largest relative difference
+of the losses over the first updates from the same seed between old and each new one: "generator" draws the old
+code's numbers, so its losses are old's to float rounding (the same training); "new" differs by its other noise
+stream (:class:`mtlnb.piano.networks.NoiseTable`) where ``--ref`` predates it.
 
 **project** (the earlier report) measures the networks at ``--maps`` on random inputs — forward, the five task
 losses, backward, step — counts forward FLOPs per frame (``torch.utils.flop_counter``: 2 per multiply-add of the
@@ -33,6 +36,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -203,6 +207,7 @@ def worker(argv: list[str]) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--cache", required=True)
     parser.add_argument("--lr", type=float, default=0.01)  # η of Tables I/III: no divergence on random data
+    parser.add_argument("--noise", default=None, help="ModelSpec.noise (a version that has it); default its own")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     import mtlnb
@@ -214,6 +219,8 @@ def worker(argv: list[str]) -> None:
     dataset = piano_data.PianoFrameBatches(cache, "train")
     spec = training.ModelSpec(args.arch, maps=args.maps) if args.arch == "hard" else \
         training.ModelSpec("cross_stitch", "full", "balanced", args.maps)
+    if args.noise is not None:
+        spec = dataclasses.replace(spec, noise=args.noise)
     torch.manual_seed(0)
     model = spec.build().train()
     task = training.PianoTask()
@@ -243,11 +250,12 @@ def extract(ref: str, folder: Path) -> Path:
     return folder
 
 
-def run_worker(pythonpath: Path, arch: str, maps: int, steps: int, cache: Path) -> dict:
+def run_worker(pythonpath: Path, arch: str, maps: int, steps: int, cache: Path, noise: str | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(pythonpath), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    noise_args = [] if noise is None else ["--noise", noise]
     out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "worker", "--arch", arch, "--maps",
-                          str(maps), "--steps", str(steps), "--cache", str(cache)], env=env, cwd=str(pythonpath),
-                         check=True, capture_output=True, text=True)
+                          str(maps), "--steps", str(steps), "--cache", str(cache), *noise_args], env=env,
+                         cwd=str(pythonpath), check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -270,29 +278,39 @@ def compare(argv: list[str]) -> dict:
         (Path(tmp) / "old").mkdir()
         old_root = extract(args.ref, Path(tmp) / "old")
         cache = synthetic_cache(Path(tmp) / "cache")
-        versions = {"old": old_root, "new": ROOT}
+        # "new": the working tree as the study trains it; "generator": the same code drawing its noise fresh from
+        # torch's generator, as the old code does -- the check that nothing but the noise stream changed.
+        versions = {"old": (old_root, None), "new": (ROOT, None), "generator": (ROOT, "generator")}
+        order = list(versions)
         for arch in archs:
-            runs = {"old": [], "new": []}
+            runs = {name: [] for name in versions}
             for r in range(args.rounds):
-                for name in (("old", "new") if r % 2 == 0 else ("new", "old")):
-                    runs[name].append(run_worker(versions[name], arch, args.maps, args.steps, cache))
+                for name in order[r % 3:] + order[:r % 3]:  # each version first, second and last in turn
+                    root, noise = versions[name]
+                    runs[name].append(run_worker(root, arch, args.maps, args.steps, cache, noise))
             sec = {k: statistics.median([s for run in v for s in run["seconds"]]) for k, v in runs.items()}
             cpu = {k: statistics.median([s for run in v for s in run["cpu_seconds"]]) for k, v in runs.items()}
             pairs = [statistics.median(o["seconds"]) / statistics.median(n["seconds"])
                      for o, n in zip(runs["old"], runs["new"])]
-            lo, ln = np.array(runs["old"][0]["losses"]), np.array(runs["new"][0]["losses"])
-            rel = float(np.max(np.abs(lo - ln) / np.abs(lo)))
-            results["networks"][arch] = {"old_seconds_per_update": sec["old"], "new_seconds_per_update": sec["new"],
-                                         "ratio": sec["old"] / sec["new"], "round_ratios": pairs,
-                                         "old_cpu_seconds_per_update": cpu["old"],
-                                         "new_cpu_seconds_per_update": cpu["new"], "cpu_ratio": cpu["old"] / cpu["new"],
-                                         "max_relative_loss_difference": rel, "losses_old": lo.tolist(),
-                                         "losses_new": ln.tolist(), "allocator_new": runs["new"][0]["allocator"],
-                                         "parameters": runs["new"][0]["parameters"]}
+            losses = {k: np.array(v[0]["losses"]) for k, v in runs.items()}
+            rel = {k: float(np.max(np.abs(losses["old"] - losses[k]) / np.abs(losses["old"])))
+                   for k in ("new", "generator")}
+            results["networks"][arch] = {
+                "old_seconds_per_update": sec["old"], "new_seconds_per_update": sec["new"],
+                "generator_seconds_per_update": sec["generator"], "ratio": sec["old"] / sec["new"],
+                "generator_ratio": sec["old"] / sec["generator"], "round_ratios": pairs,
+                "old_cpu_seconds_per_update": cpu["old"], "new_cpu_seconds_per_update": cpu["new"],
+                "cpu_ratio": cpu["old"] / cpu["new"], "max_relative_loss_difference": rel["generator"],
+                "max_relative_loss_difference_new": rel["new"], "losses_old": losses["old"].tolist(),
+                "losses_new": losses["new"].tolist(), "losses_generator": losses["generator"].tolist(),
+                "allocator_new": runs["new"][0]["allocator"], "parameters": runs["new"][0]["parameters"]}
             print(f"{arch:<13} wall: old {sec['old']:.3f} s/update, new {sec['new']:.3f} s/update, "
-                  f"{sec['old'] / sec['new']:.2f}x (rounds {min(pairs):.2f}-{max(pairs):.2f}x);  CPU: old "
-                  f"{cpu['old']:.3f}, new {cpu['new']:.3f}, {cpu['old'] / cpu['new']:.2f}x;  losses of "
-                  f"{len(lo)} updates from one seed: max relative difference {rel:.1e}", flush=True)
+                  f"{sec['old'] / sec['new']:.2f}x (rounds {min(pairs):.2f}-{max(pairs):.2f}x), new with the "
+                  f"generator's noise {sec['generator']:.3f}, {sec['old'] / sec['generator']:.2f}x;  CPU: old "
+                  f"{cpu['old']:.3f}, new {cpu['new']:.3f}, {cpu['old'] / cpu['new']:.2f}x", flush=True)
+            print(f"{'':<13} losses of {len(losses['old'])} updates from one seed, max relative difference to old: "
+                  f"new with the generator's noise {rel['generator']:.1e} (the same training), new {rel['new']:.1e} "
+                  "(another noise stream)", flush=True)
     if args.out:
         from mtlnb.core import io
 

@@ -159,7 +159,7 @@ class CrossStitchNet(networks.PianoNet):
             # later blocks are grouped: column m sees only its own (stitched) maps.
             groups = 1 if i == 0 else m
             blocks.append(networks.conv_block(c_in * (1 if i == 0 else m), maps * m, kt, kf, config.stem_dropout,
-                                              config.stem_noise, columns=m, groups=groups))
+                                              config.stem_noise, columns=m, groups=groups, noise=config.noise))
             units.append(CrossStitchUnit(m, maps, mode, init, alpha))
             c_in = maps
         self.blocks, self.units = nn.ModuleList(blocks), nn.ModuleList(units)
@@ -168,10 +168,10 @@ class CrossStitchNet(networks.PianoNet):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = networks.normalised_input(self.input_norm, networks.as_input(x, self.config))
         for i, (block, unit) in enumerate(zip(self.blocks, self.units)):
-            conv, std, sigma = networks.block_parts(block)
+            conv, std, sigma, noise = networks.block_parts(block)
             weight, bias = networks.first_conv_params(self.input_norm, conv) if i == 0 else (conv.weight, conv.bias)
             c = networks.conv2d(z, weight, bias, groups=conv.groups)
-            z = unit(networks.elu_noise(c, std, sigma, self.training))
+            z = unit(networks.elu_noise(c, std, sigma, self.training, noise))
         return networks.heads_forward(self.heads, z, self.training, groups=len(self.config.tasks))
 
     def reference(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

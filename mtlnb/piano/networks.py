@@ -75,10 +75,14 @@ time (``benchmarks/bench_piano_training.py``).  What it does differently, and wh
   pass; γ and β get exactly the gradients they get through the BatchNorm module.  Running statistics are updated
   as ``BatchNorm2d`` does (:func:`normalised_input`).
 - **ELU and both noise layers in one autograd node** (:func:`elu_noise`): ``ELU(c) · (1 + s·ε₁) + σ·ε₂`` with the
-  noise drawn exactly as the two layers draw it (ε₁, then ε₂, in the activation's logical order, each as one
-  ``normal_(mean, std)`` pass), saving only what the backward pass needs.  Drawing them (two normal numbers per
-  activation, torch's sequential Mersenne Twister) is what no reordering can save: about a quarter of a fast mini
-  update.
+  noise drawn exactly as the two layers draw it (ε₁, then ε₂, in the activation's logical order), saving only what
+  the backward pass needs.
+- **The noise from a table on the CPU** (:class:`NoiseTable`, ``PianoNetConfig.noise``).  Two normal numbers per
+  activation from torch's CPU generator (a sequential Mersenne Twister) were a third of a fast mini update; a
+  window of a fixed table at a random offset gives the same distribution within every draw at the cost of one
+  random number.  This changes the noise stream (not its distribution within a draw): ``noise="generator"`` draws
+  fresh numbers as ICASSP19 does, and is what a GPU uses by default.  Both paths draw from the same source, so the
+  reference comparison holds for either.
 - **The heads' convolutions in one call** (all heads read the same stem output), their noise drawn head by head as
   the modules would.
 """
@@ -95,6 +99,8 @@ from torch import nn
 TASKS = ("onsets", "frames", "offsets", "velocity", "sustain")  # = mtlnb.piano.targets.TARGET_NAMES
 BINARY = ("onsets", "frames", "offsets")  # sigmoid outputs, binary cross-entropy
 REGRESSION = ("velocity", "sustain")  # straight-through ReLU outputs, regression loss
+NOISE_SOURCES = ("auto", "table", "generator")  # where the noise layers' normal numbers come from (standard_normal)
+NOISE_TABLE_SIZE = 1 << 25  # normal numbers in a NoiseTable: 33.5 M, 128 MiB of float32, ~0.1 s to draw
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ class PianoNetConfig:
     stem_noise: float = 0.1  # additive Gaussian noise σ in the stem (ICASSP19)
     head_dropout: float = 0.5  # Gaussian dropout rate in the heads (ICASSP19): std 1, the strongest regulariser
     head_noise: float = 0.1  # additive Gaussian noise σ in the heads (ICASSP19's code)
+    noise: str = "auto"  # where the noise layers' normal numbers come from (NOISE_SOURCES, :func:`standard_normal`)
 
     def __post_init__(self) -> None:
         if not self.stem:
@@ -129,6 +136,8 @@ class PianoNetConfig:
         for name in ("stem_noise", "head_noise"):
             if getattr(self, name) < 0:
                 raise ValueError(f"PianoNetConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.noise not in NOISE_SOURCES:
+            raise ValueError(f"PianoNetConfig.noise must be one of {NOISE_SOURCES}, got {self.noise!r}")
         frames, bins = self.feature_shape
         if frames < self.head[1] or bins < self.head[2] or frames - self.head[1] + 1 != 1:
             raise ValueError(f"PianoNetConfig: the stem leaves {frames}×{bins} (frames × bins) of the "
@@ -163,6 +172,94 @@ ICASSP19 = PianoNetConfig(stem=((30, 3, 3), (30, 1, 35), (30, 7, 1)), tasks=BINA
 HARD_SHARING = PianoNetConfig()  # the paper's hard-sharing net, our reading (96 maps)
 
 
+# ------------------------------------------------------------------------------------------------- the noise
+
+
+def _checked_source(noise: str) -> str:
+    if noise not in NOISE_SOURCES:
+        raise ValueError(f"piano network: noise must be one of {NOISE_SOURCES}, got {noise!r}")
+    return noise
+
+
+class NoiseTable:
+    """A fixed table of standard normal numbers; every draw is a window of it at a random offset.
+
+    The noise layers of a mini-sized network draw about two normal numbers per activation, ~7.5 M per update
+    of the 16-map hard-sharing net, and torch's CPU generator (a sequential Mersenne Twister, ~2.8 ns a number)
+    spends a third of the update on them.  A window of a table drawn once costs one random offset.  Within a
+    draw the numbers are independent N(0, 1), as fresh ones; across draws they are shifted copies of the same
+    table (offset uniform over a circular table, so every entry is equally likely at every position), the noise
+    table of Salimans et al. 2017 ("Evolution strategies as a scalable alternative to reinforcement learning",
+    §2.3), which shares one table between its workers in the same way.  What changes against fresh draws is only
+    that two draws can share numbers at shifted positions; a draw may take at most half the table.
+
+    Parameters
+    ----------
+    seed : int
+        The table's numbers: ``torch.randn(size)`` from a generator seeded with it.
+    size : int
+        Numbers in the table.
+    device, dtype
+        Where the windows are returned (the table is drawn on the CPU, the same on every device).
+    """
+
+    def __init__(self, seed: int, size: int = NOISE_TABLE_SIZE, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32):
+        if size < 2:
+            raise ValueError(f"NoiseTable: size must be >= 2, got {size}")
+        self.seed, self.size = int(seed), int(size)
+        generator = torch.Generator().manual_seed(self.seed)
+        self._values = torch.randn(self.size, generator=generator).to(device=device, dtype=dtype)
+
+    def window(self, n: int) -> torch.Tensor:
+        """``n`` consecutive numbers of the circular table from an offset drawn by torch's default generator.
+
+        Returns a read-only view (the table's own memory: never write into it), shape (n,).
+        """
+        if n > self.size // 2:
+            raise ValueError(f"NoiseTable: a draw of {n:,} numbers needs a table of at least {2 * n:,} "
+                             f"(this one has {self.size:,}); use a larger table or noise='generator'")
+        if self._values.numel() < self.size + n:  # the table's head repeated after its end: circular windows
+            self._values = torch.cat([self._values[:self.size], self._values[:n]])
+        offset = int(torch.randint(self.size, ()))
+        return self._values[offset:offset + n]
+
+
+_TABLES: dict[tuple, NoiseTable] = {}  # the one table in use, keyed by (seed, device, dtype)
+
+
+def noise_table(like: torch.Tensor) -> NoiseTable:
+    """The :class:`NoiseTable` of torch's current seed (``torch.manual_seed``) on ``like``'s device and dtype,
+    drawn on first use and kept (one at a time): seeding torch seeds both the table and the offsets."""
+    key = (torch.initial_seed(), like.device, like.dtype)
+    if key not in _TABLES:
+        _TABLES.clear()
+        _TABLES[key] = NoiseTable(key[0], device=like.device, dtype=like.dtype)
+    return _TABLES[key]
+
+
+def resolved_source(noise: str, device: torch.device) -> str:
+    """``"auto"`` → ``"table"`` on the CPU (where drawing is a third of an update), ``"generator"`` elsewhere (a
+    GPU's Philox generator draws at memory speed); the other sources as they are."""
+    if noise == "auto":
+        return "table" if device.type == "cpu" else "generator"
+    return _checked_source(noise)
+
+
+def standard_normal(like: torch.Tensor, noise: str = "auto") -> torch.Tensor:
+    """Independent N(0, 1) numbers of ``like``'s shape, dtype and device, filled in its logical order.
+
+    ``noise``: ``"generator"`` draws them fresh from torch's generator (``torch.randn``: ICASSP19's noise layers
+    draw fresh numbers from Theano's); ``"table"`` takes a window of :func:`noise_table` (:class:`NoiseTable`:
+    the same distribution within a draw, several times faster on a CPU); ``"auto"`` (the default) the table on the
+    CPU and the generator elsewhere (:func:`resolved_source`).  A table window is a view of the table: read it,
+    never write into it.
+    """
+    if resolved_source(noise, like.device) == "generator":
+        return torch.randn(like.shape, dtype=like.dtype, device=like.device)
+    return noise_table(like).window(like.numel()).view(like.shape)
+
+
 # ------------------------------------------------------------------------------------------------------- layers
 
 
@@ -170,40 +267,41 @@ class GaussianDropout(nn.Module):
     """Multiplicative Gaussian noise: ``x · ε``, ε ~ N(1, rate / (1 − rate)) per element, in training mode only.
 
     Same mean and variance as (inverted) dropout at ``rate`` (Srivastava et al. 2014; Keras' GaussianDropout).
+    ``noise``: where the normal numbers come from (:func:`standard_normal`).
     """
 
-    def __init__(self, rate: float):
+    def __init__(self, rate: float, noise: str = "auto"):
         super().__init__()
         if not 0 <= rate < 1:
             raise ValueError(f"GaussianDropout: rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate, self.noise = float(rate), _checked_source(noise)
         self.std = math.sqrt(rate / (1 - rate))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.std == 0:
             return x
-        return x * (1 + self.std * torch.randn_like(x))
+        return x * (1 + self.std * standard_normal(x, self.noise))
 
     def extra_repr(self) -> str:
-        return f"rate={self.rate}"
+        return f"rate={self.rate}, noise={self.noise}"
 
 
 class GaussianNoise(nn.Module):
-    """Additive Gaussian noise ``x + σ · N(0, 1)``, in training mode only."""
+    """Additive Gaussian noise ``x + σ · N(0, 1)``, in training mode only (``noise``: :func:`standard_normal`)."""
 
-    def __init__(self, sigma: float):
+    def __init__(self, sigma: float, noise: str = "auto"):
         super().__init__()
         if sigma < 0:
             raise ValueError(f"GaussianNoise: sigma must be >= 0, got {sigma}")
-        self.sigma = float(sigma)
+        self.sigma, self.noise = float(sigma), _checked_source(noise)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.sigma == 0:
             return x
-        return x + self.sigma * torch.randn_like(x)
+        return x + self.sigma * standard_normal(x, self.noise)
 
     def extra_repr(self) -> str:
-        return f"sigma={self.sigma}"
+        return f"sigma={self.sigma}, noise={self.noise}"
 
 
 class _StraightThroughReLU(torch.autograd.Function):
@@ -248,22 +346,18 @@ def glorot_uniform_(weight: torch.Tensor, columns: int = 1) -> torch.Tensor:
         return weight.uniform_(-bound, bound)
 
 
-def _noise(dropout: float, sigma: float) -> list[nn.Module]:
-    return [GaussianDropout(dropout), GaussianNoise(sigma)]
-
-
 def conv_block(c_in: int, c_out: int, kt: int, kf: int, dropout: float, sigma: float, columns: int = 1,
-               groups: int = 1) -> nn.Sequential:
+               groups: int = 1, noise: str = "auto") -> nn.Sequential:
     """Conv2D C×T×B → ELU → multiplicative noise → additive noise (paper Fig. 3a/b), valid convolution.
 
     Shapes: ``(B, c_in, frames, bins)`` → ``(B, c_out, frames − kt + 1, bins − kf + 1)``.  ``columns`` task
     columns stacked along the output channels (:func:`glorot_uniform_`) and ``groups`` serve the cross-stitch
-    network, whose columns run as one grouped convolution.
+    network, whose columns run as one grouped convolution; ``noise`` is the noise layers' source.
     """
     conv = nn.Conv2d(c_in, c_out, (kt, kf), groups=groups)
     glorot_uniform_(conv.weight, columns)
     nn.init.zeros_(conv.bias)
-    return nn.Sequential(conv, nn.ELU(), *_noise(dropout, sigma))
+    return nn.Sequential(conv, nn.ELU(), GaussianDropout(dropout, noise), GaussianNoise(sigma, noise))
 
 
 # ------------------------------------------------------------------------------------------- the fast path
@@ -366,27 +460,25 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, gro
     return _BinsFFTConv.apply(x.contiguous(), weight, bias, groups, fast_fft_size(x.shape[-1]))
 
 
-def noise_factors(c: torch.Tensor, dropout_std: float, sigma: float) -> tuple[torch.Tensor | None,
-                                                                            torch.Tensor | None]:
+def noise_factors(c: torch.Tensor, dropout_std: float, sigma: float, noise: str = "auto") -> tuple[
+        torch.Tensor | None, torch.Tensor | None]:
     """The random numbers of :class:`GaussianDropout` (std ``dropout_std``) and :class:`GaussianNoise` (σ) for an
-    activation like ``c``, drawn as the two layers draw them: ``1 + s·ε₁`` first, then ``σ·ε₂``, each from the
-    torch generator of ``c``'s device and filled in the logical order of ``c.shape`` (a layer with s = 0 or σ = 0
-    draws nothing), then stored in ``c``'s memory order so that the elementwise work reads all three alike.
+    activation like ``c``, drawn as the two layers draw them: ``1 + s·ε₁`` first, then ``σ·ε₂``, each from
+    ``noise``'s source (:func:`standard_normal`) in the logical order of ``c.shape`` (a layer with s = 0 or σ = 0
+    draws nothing), then stored, new, in ``c``'s memory order so that the elementwise work reads all three alike.
 
     Returns
     -------
-    (scale, shift) : Tensor of ``c.shape`` or None each
+    (scale, shift) : Tensor of ``c.shape`` or None each; fresh memory (the caller may write into them)
     """
+    fresh = resolved_source(noise, c.device) == "generator"
+
     def draw(times: float, plus: float = 0.0) -> torch.Tensor:
-        if c.is_contiguous():  # one pass: plus + times·ε, as the layer's 1 + s·ε (to rounding)
+        if fresh and c.is_contiguous():  # one pass: plus + times·ε, as the layer's 1 + s·ε (to rounding)
             return torch.empty_like(c).normal_(plus, times)
-        e = torch.randn(c.shape, dtype=c.dtype, device=c.device)
-        alike = torch.empty_like(c)  # c's memory order where c is dense, else the logical one
-        if alike.stride() != e.stride():
-            # A transposing read, once: cheaper than reading e across c's memory order forward and backward.
-            e = torch.mul(e, times, out=alike)
-        else:
-            e.mul_(times)
+        # A table window is the table itself, and a generator's draw is in the logical order: one pass writes
+        # times·ε into new memory in c's order (c's memory order where c is dense, else the logical one).
+        e = torch.mul(standard_normal(c, noise), times, out=torch.empty_like(c))
         return e.add_(plus) if plus else e
 
     scale = draw(dropout_std, 1.0) if dropout_std else None
@@ -417,18 +509,19 @@ class _EluNoise(torch.autograd.Function):
         return torch.ops.aten.elu_backward.grad_input(g, 1.0, 1, 1, True, z, grad_input=g), None, None
 
 
-def elu_noise(c: torch.Tensor, dropout_std: float, sigma: float, training: bool) -> torch.Tensor:
+def elu_noise(c: torch.Tensor, dropout_std: float, sigma: float, training: bool, noise: str = "auto") -> torch.Tensor:
     """``GaussianNoise(σ)(GaussianDropout(rate)(ELU(c)))`` (``dropout_std`` = sqrt(rate / (1 − rate))) in one
-    autograd node, the same random numbers drawn; in eval mode ``ELU(c)``.  Shapes: (B, C, H, W) → the same."""
+    autograd node, the same random numbers drawn (from ``noise``'s source); in eval mode ``ELU(c)``.  Shapes:
+    (B, C, H, W) → the same."""
     if not training:
         return F.elu(c)
-    return _EluNoise.apply(c, *noise_factors(c, dropout_std, sigma))
+    return _EluNoise.apply(c, *noise_factors(c, dropout_std, sigma, noise))
 
 
-def block_parts(block: nn.Sequential) -> tuple[nn.Conv2d, float, float]:
-    """The convolution, dropout std and noise σ of a :func:`conv_block`."""
+def block_parts(block: nn.Sequential) -> tuple[nn.Conv2d, float, float, str]:
+    """The convolution, dropout std, noise σ and noise source of a :func:`conv_block`."""
     conv, _, dropout, noise = block
-    return conv, dropout.std, noise.sigma
+    return conv, dropout.std, noise.sigma, noise.noise
 
 
 def normalised_input(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -476,8 +569,8 @@ def heads_forward(heads: nn.ModuleDict, z: torch.Tensor, training: bool, groups:
     parts = c.split([cv.out_channels for cv in convs], dim=1)
     out = {}
     for (task, head), part, block in zip(heads.items(), parts, blocks):  # head by head: the modules' noise order
-        _, std, sigma = block_parts(block)
-        y = head.linear(elu_noise(part, std, sigma, training).flatten(1))
+        _, std, sigma, noise = block_parts(block)
+        y = head.linear(elu_noise(part, std, sigma, training, noise).flatten(1))
         out[task] = straight_through_relu(y) if task in REGRESSION else y
     return out
 
@@ -489,7 +582,7 @@ class TaskHead(nn.Module):
         super().__init__()
         maps, kt, kf = config.head
         self.task = task
-        self.conv = conv_block(in_maps, maps, kt, kf, config.head_dropout, config.head_noise)
+        self.conv = conv_block(in_maps, maps, kt, kf, config.head_dropout, config.head_noise, noise=config.noise)
         self.linear = nn.Linear(config.head_features, config.output_size(task))
         glorot_uniform_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
@@ -541,7 +634,7 @@ class HardSharingNet(PianoNet):
         self.input_norm = nn.BatchNorm2d(1) if config.input_norm else nn.Identity()
         blocks, c_in = [], 1
         for maps, kt, kf in config.stem:
-            blocks.append(conv_block(c_in, maps, kt, kf, config.stem_dropout, config.stem_noise))
+            blocks.append(conv_block(c_in, maps, kt, kf, config.stem_dropout, config.stem_noise, noise=config.noise))
             c_in = maps
         self.stem = nn.Sequential(*blocks)
         self.heads = nn.ModuleDict({t: TaskHead(config, t, c_in) for t in config.tasks})
@@ -550,9 +643,9 @@ class HardSharingNet(PianoNet):
         x = normalised_input(self.input_norm, as_input(x, self.config))
         z = x
         for i, block in enumerate(self.stem):
-            conv, std, sigma = block_parts(block)
+            conv, std, sigma, noise = block_parts(block)
             weight, bias = first_conv_params(self.input_norm, conv) if i == 0 else (conv.weight, conv.bias)
-            z = elu_noise(conv2d(z, weight, bias), std, sigma, self.training)
+            z = elu_noise(conv2d(z, weight, bias), std, sigma, self.training, noise)
         return heads_forward(self.heads, z, self.training)
 
     def reference(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

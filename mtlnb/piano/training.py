@@ -224,6 +224,8 @@ class ModelSpec:
     alpha: str = "task"  # cross-stitch only: α per task pair ("task") or per pair and channel ("channel")
     stem: tuple[tuple[int, int, int], ...] | None = None  # another reading of the scaled-up stem (hard net's maps);
     # None = ours (HARD_SHARING.stem).  Cross-stitch columns get it with half the maps, as 96 -> 48.
+    noise: str = "auto"  # the noise layers' source (mtlnb.piano.networks.standard_normal): "auto" = a noise table
+    # on the CPU, torch's generator on a GPU; "generator" = fresh numbers everywhere (ICASSP19's way)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -236,6 +238,8 @@ class ModelSpec:
             raise ValueError(f"ModelSpec.maps must be None or >= 2, got {self.maps}")
         if self.stem is not None:
             networks.PianoNetConfig(stem=tuple(tuple(b) for b in self.stem))  # validates the shapes
+        if self.noise not in networks.NOISE_SOURCES:
+            raise ValueError(f"ModelSpec.noise must be one of {networks.NOISE_SOURCES}, got {self.noise!r}")
 
     def config(self) -> networks.PianoNetConfig:
         """The network's sizes: the hard net's stem, or a cross-stitch column's (every block at half the maps)."""
@@ -244,7 +248,7 @@ class ModelSpec:
             stem = tuple((self.maps, kt, kf) for _, kt, kf in stem)
         if self.arch == "cross_stitch":
             stem = tuple((max(1, c // 2), kt, kf) for c, kt, kf in stem)
-        return replace(networks.HARD_SHARING, stem=stem)
+        return replace(networks.HARD_SHARING, stem=stem, noise=self.noise)
 
     def build(self) -> networks.PianoNet:
         """A freshly initialised network (seed torch before calling it for a reproducible initialisation)."""
@@ -274,6 +278,8 @@ class PianoRun:
         size = f"-m{m.maps}" if m.maps is not None else ""
         if m.stem is not None:
             size += "-stem" + "_".join(f"{c}x{kt}x{kf}" for c, kt, kf in m.stem)
+        if m.noise != "auto":
+            size += f"-noise_{m.noise}"
         if m.arch == "hard":
             return f"hard{size}-lr{self.lr:g}-vel{self.weights[3]:g}-sus{self.weights[4]:g}"
         lam = "" if all(w == 1 for w in self.weights) else "-w" + "_".join(f"{w:g}" for w in self.weights)

@@ -95,6 +95,77 @@ def test_gaussian_noise_moments_and_eval_identity():
     assert torch.equal(layer(x), x)
 
 
+# ---------------------------------------------------------------------------------------------------- the noise
+
+
+def _circular(table: P.NoiseTable) -> torch.Tensor:
+    values = table._values[:table.size]
+    return torch.cat([values, values])
+
+
+def test_noise_table_windows_are_circular_slices_from_random_offsets():
+    table = P.NoiseTable(seed=4, size=1000)
+    assert torch.equal(table._values, torch.randn(1000, generator=torch.Generator().manual_seed(4)))
+    ring = _circular(table)
+    torch.manual_seed(0)
+    offsets = []
+    for _ in range(200):
+        w = table.window(300)
+        assert w.shape == (300,)
+        starts = (ring[:1000] == w[0]).nonzero().flatten().tolist()
+        assert len(starts) == 1 and torch.equal(ring[starts[0]:starts[0] + 300], w)
+        offsets.append(starts[0])
+    assert any(o > 700 for o in offsets)  # windows that run past the end continue at the table's head
+    assert len(set(offsets)) > 150  # offsets drawn anew each time
+    torch.manual_seed(0)  # offsets come from torch's generator: the same seed, the same windows
+    again = [(ring[:1000] == table.window(300)[0]).nonzero().item() for _ in range(200)]
+    assert again == offsets
+    with pytest.raises(ValueError, match="at least 1,002"):
+        table.window(501)
+
+
+def test_standard_normal_sources():
+    like = torch.empty(40, 50, 200)
+    torch.manual_seed(2)
+    fresh = P.standard_normal(like, "generator")
+    torch.manual_seed(2)
+    assert torch.equal(fresh, torch.randn(40, 50, 200))
+    for source in ("table", "auto"):  # "auto" is the table on the CPU
+        torch.manual_seed(2)
+        e = P.standard_normal(like, source)
+        assert e.shape == like.shape and e.dtype == like.dtype
+        table = P.noise_table(like)
+        assert table.seed == 2
+        ring = _circular(table)
+        start = (ring[:table.size] == e.flatten()[0]).nonzero().item()
+        assert torch.equal(ring[start:start + e.numel()], e.flatten())
+        assert abs(e.mean().item()) < 0.01 and abs(e.std().item() - 1) < 0.01  # N(0, 1) within a draw
+    assert P.resolved_source("auto", torch.device("cuda", 0)) == "generator"
+    assert P.standard_normal(like.double(), "table").dtype == torch.float64
+    with pytest.raises(ValueError, match="noise must be one of"):
+        P.standard_normal(like, "philox")
+    with pytest.raises(ValueError, match="noise must be one of"):
+        P.PianoNetConfig(noise="philox")
+    with pytest.raises(ValueError, match="noise must be one of"):
+        training.ModelSpec("hard", noise="philox")
+    assert training.PianoRun(training.ModelSpec("hard", maps=8, noise="generator"), 0.05).name == \
+        "hard-m8-noise_generator-lr0.05-vel1-sus1"
+
+
+@pytest.mark.parametrize("arch", ["hard", "cross_stitch"])
+def test_training_never_writes_into_the_noise_table(arch):
+    torch.manual_seed(0)
+    net = training.ModelSpec(arch, maps=8).build().train()
+    x = torch.randn(6, 11, 144)
+    sum(v.square().mean() for v in net(x).values()).backward()
+    sum(v.square().mean() for v in net.reference(x).values()).backward()
+    table = P.noise_table(x)
+    assert table.seed == 0 and table._values.numel() > table.size  # drawn from, windows wrapped at least once
+    assert torch.equal(table._values[:table.size],
+                       torch.randn(table.size, generator=torch.Generator().manual_seed(0)))
+    assert torch.equal(table._values[table.size:], table._values[:table._values.numel() - table.size])
+
+
 def test_straight_through_relu_gradient_is_the_identity():
     x = torch.tensor([-2.0, -0.5, 0.0, 0.5, 3.0], requires_grad=True)
     y = P.straight_through_relu(x)
@@ -257,8 +328,10 @@ def test_fast_path_updates_batchnorm_statistics_as_the_module():
         assert torch.allclose(getattr(fast.input_norm, name).float(), getattr(ref.input_norm, name).float()), name
 
 
-@pytest.mark.parametrize("arch, mode", [("hard", "full"), ("cross_stitch", "full"), ("cross_stitch", "detached")])
-def test_twenty_updates_give_the_reference_losses(arch, mode):
+@pytest.mark.parametrize("arch, mode, noise", [("hard", "full", "auto"), ("cross_stitch", "full", "auto"),
+                                               ("cross_stitch", "detached", "auto"), ("hard", "full", "generator"),
+                                               ("cross_stitch", "full", "generator")])
+def test_twenty_updates_give_the_reference_losses(arch, mode, noise):
     """Training with the fast path gives the losses of the plain modules for a seed (to float tolerance)."""
 
     class Reference(torch.nn.Module):  # the same parameters, trained through the reference path
@@ -269,7 +342,7 @@ def test_twenty_updates_give_the_reference_losses(arch, mode):
         def forward(self, x):
             return self.net.reference(x)
 
-    spec = training.ModelSpec(arch, mode, maps=8)
+    spec = training.ModelSpec(arch, mode, maps=8, noise=noise)
     task = training.PianoTask({"velocity": 0.5, "sustain": 0.1})
     data = torch.Generator().manual_seed(1)
     batches = []
@@ -296,18 +369,21 @@ def test_twenty_updates_give_the_reference_losses(arch, mode):
     assert (ref[1:] != ref[0]).any()  # it did train (the losses move)
 
 
-def test_elu_noise_draws_what_the_noise_layers_draw():
+@pytest.mark.parametrize("noise", ["table", "generator"])
+def test_elu_noise_draws_what_the_noise_layers_draw(noise):
     torch.manual_seed(0)
     c = torch.randn(3, 4, 5, 7)
     bins_major = c.transpose(2, 3).contiguous().transpose(2, 3)  # same values, frames and bins swapped in memory
-    layers = torch.nn.Sequential(torch.nn.ELU(), P.GaussianDropout(0.2), P.GaussianNoise(0.3))
+    layers = torch.nn.Sequential(torch.nn.ELU(), P.GaussianDropout(0.2, noise), P.GaussianNoise(0.3, noise))
     for inp in (c, bins_major):
         torch.manual_seed(9)
         expected = layers(c)
         torch.manual_seed(9)
-        got = P.elu_noise(inp, math.sqrt(0.2 / 0.8), 0.3, training=True)
+        got = P.elu_noise(inp, math.sqrt(0.2 / 0.8), 0.3, training=True, noise=noise)
         assert torch.allclose(got, expected, atol=1e-6)
         assert got.stride() == inp.stride()  # stays in the input's memory order
+        torch.manual_seed(10)
+        assert not torch.allclose(P.elu_noise(inp, math.sqrt(0.2 / 0.8), 0.3, True, noise), expected, atol=0.1)
     assert torch.equal(P.elu_noise(c, 0.5, 0.3, training=False), torch.nn.functional.elu(c))
 
 
