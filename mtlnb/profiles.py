@@ -167,18 +167,18 @@ PROFILES: dict[str, Profile] = {
         # shape with fewer filters and units; one CTC frame per 4 input columns (8 for GradSPSA); the A2S networks read
         # the CQT pooled by 2 (it is a 256/120 up-sampling; their first conv block at full size would cost most of their
         # time); OMR batch 4 instead of 16 (4x the updates per epoch: the CTC plateau ends after a number of updates,
-        # not of samples); validation in batches of 16.  OMR 60 epochs: its CTC plateau lasts ~7 of them; on the default
-        # (swept-camera) corpus validation SER 31.1 % after 40 and 23.3 % at its best (epoch 54), real Camera-PrIMuS
-        # images 27.9 % (python -m mtlnb sim2real --decomposition); on the earlier fitted-camera corpus 40 -> 60 epochs
-        # took validation SER from 24.7 to 18.2 % and the real images' from 30.1 to 24.2 %; ~20 min more of training on
-        # one core than 40 epochs.  Baseline A2S 40 epochs: its CTC plateau lasts 11 (validation SER 95 % at epoch 10,
+        # not of samples); validation in batches of 16.  OMR 90 epochs: its CTC plateau lasts ~7 of them; on the default
+        # (swept-camera) corpus validation SER 31.1 % after 40, 23.3 % at the best of 60 (epoch 54) and 19.6 % at the
+        # best of 90 (epoch 88); on 60 real Camera-PrIMuS photos (python -m mtlnb sim2real) 60 -> 90 epochs took SER
+        # from 27.9 to 24.1 %, the pitch-only SER from 16.8 to 13.5 % and key signatures right from 75 to 85 %: the
+        # counting of key-signature accidentals is learned late.  ~38 s an epoch on one core.  Baseline A2S 40 epochs: its CTC plateau lasts 11 (validation SER 95 % at epoch 10,
         # then 87, 65, 55, 53 and 47 % at epoch 15, still falling ~5 points an epoch), and of a 50 % A2S the thesis's
         # filters (per-sample SER <= 30 / 10 %) keep too few test samples for notebook 05 to read; ~28 s an epoch on 2
         # threads (33.8 % after 40).  GradSPSA 20 epochs: it leaves the plateau in its first (it reads the trained OMR)
         # but was at 39.7 % after 5 and still falling; ~50 s an epoch, so 20 give it about the baseline A2S's training
         # time.  Scenario OMR levels from that training at 50 / 35 / 25 % validation SER: the 2-10.5 % subsets (20-107
         # images) do not learn.
-        train=TrainProfile(omr_epochs=60, a2s_epochs=40, gradspsa_epochs=20, scenario_omr_epochs=4, omr_batch=4,
+        train=TrainProfile(omr_epochs=90, a2s_epochs=40, gradspsa_epochs=20, scenario_omr_epochs=4, omr_batch=4,
                            lstm_units=64, omr_filters=(16, 16, 32, 32), omr_pools=((2, 2), (2, 2), (2, 1), (2, 1)),
                            a2s_input_pool=2, eval_batch=16, omr_snapshot_levels=(50.0, 35.0, 25.0)),
         # Scenarios: the whole fold, 340 validation and 340 test samples, as the thesis; the cost is per sample,
@@ -186,11 +186,11 @@ PROFILES: dict[str, Profile] = {
         fusion=FusionProfile(scenario_max_test_samples=None),
         # Piano: the rows that test the paper's two observations at η = 0.05 -- 7 vs 9 (velocity R² without and with
         # the sustain task), 11 (λ_vel = 1: diverged in the paper's Table II) against cross-stitch row 3 (full,
-        # balanced, every λ = 1) -- and row 1 (no regression task) for Tables I/II; 2,000 updates each: notebook 07
-        # in about 27 min on one quiet core beside the GradSPSA notebooks (reproduce runs the two studies side by
-        # side; 3,000 updates took 58 min before the networks' fast path, ~37 min after it; benchmarks/
-        # bench_piano_training.py).
-        piano=PianoProfile(n_pieces=24, seconds_per_piece=60.0, updates=2000, maps=16, evals=4,
+        # balanced, every λ = 1) -- and row 1 (no regression task) for Tables I/II; 2,500 updates each: notebook 07
+        # in about 24 min on one core beside the GradSPSA notebooks (reproduce runs the two studies side by side;
+        # 3,000 updates took 58 min before the networks' fast path, ~37 min after it; 2,000 took 22 min with torch's
+        # generator for the noise and 19 min with the noise table; benchmarks/bench_piano_training.py).
+        piano=PianoProfile(n_pieces=24, seconds_per_piece=60.0, updates=2500, maps=16, evals=4,
                            learning_rates=(0.05,), grid_rows=(1, 7, 9, 11), cross_stitch_rows=(3,),
                            lr_range_batches=400),
     ),

@@ -78,7 +78,7 @@ time (``benchmarks/bench_piano_training.py``).  What it does differently, and wh
   noise drawn exactly as the two layers draw it (ε₁, then ε₂, in the activation's logical order), saving only what
   the backward pass needs.
 - **The noise from a table on the CPU** (:class:`NoiseTable`, ``PianoNetConfig.noise``).  Two normal numbers per
-  activation from torch's CPU generator (a sequential Mersenne Twister) were a third of a fast mini update; a
+  activation from torch's CPU generator (a sequential Mersenne Twister) were a quarter of a fast mini update; a
   window of a fixed table at a random offset gives the same distribution within every draw at the cost of one
   random number.  This changes the noise stream (not its distribution within a draw): ``noise="generator"`` draws
   fresh numbers as ICASSP19 does, and is what a GPU uses by default.  Both paths draw from the same source, so the
@@ -186,7 +186,7 @@ class NoiseTable:
 
     The noise layers of a mini-sized network draw about two normal numbers per activation, ~7.5 M per update
     of the 16-map hard-sharing net, and torch's CPU generator (a sequential Mersenne Twister, ~2.8 ns a number)
-    spends a third of the update on them.  A window of a table drawn once costs one random offset.  Within a
+    spends a quarter of the update on them.  A window of a table drawn once costs one random offset.  Within a
     draw the numbers are independent N(0, 1), as fresh ones; across draws they are shifted copies of the same
     table (offset uniform over a circular table, so every entry is equally likely at every position), the noise
     table of Salimans et al. 2017 ("Evolution strategies as a scalable alternative to reinforcement learning",
@@ -239,7 +239,7 @@ def noise_table(like: torch.Tensor) -> NoiseTable:
 
 
 def resolved_source(noise: str, device: torch.device) -> str:
-    """``"auto"`` → ``"table"`` on the CPU (where drawing is a third of an update), ``"generator"`` elsewhere (a
+    """``"auto"`` → ``"table"`` on the CPU (where drawing is a quarter of an update), ``"generator"`` elsewhere (a
     GPU's Philox generator draws at memory speed); the other sources as they are."""
     if noise == "auto":
         return "table" if device.type == "cpu" else "generator"
