@@ -211,12 +211,16 @@ class NoiseTable:
         generator = torch.Generator().manual_seed(self.seed)
         self._values = torch.randn(self.size, generator=generator).to(device=device, dtype=dtype)
 
+    def holds(self, n: int) -> bool:
+        """Whether a draw of ``n`` numbers fits: at most half the table."""
+        return n <= self.size // 2
+
     def window(self, n: int) -> torch.Tensor:
         """``n`` consecutive numbers of the circular table from an offset drawn by torch's default generator.
 
         Returns a read-only view (the table's own memory: never write into it), shape (n,).
         """
-        if n > self.size // 2:
+        if not self.holds(n):
             raise ValueError(f"NoiseTable: a draw of {n:,} numbers needs a table of at least {2 * n:,} "
                              f"(this one has {self.size:,}); use a larger table or noise='generator'")
         if self._values.numel() < self.size + n:  # the table's head repeated after its end: circular windows
@@ -234,15 +238,17 @@ def noise_table(like: torch.Tensor) -> NoiseTable:
     key = (torch.initial_seed(), like.device, like.dtype)
     if key not in _TABLES:
         _TABLES.clear()
-        _TABLES[key] = NoiseTable(key[0], device=like.device, dtype=like.dtype)
+        _TABLES[key] = NoiseTable(key[0], size=NOISE_TABLE_SIZE, device=like.device, dtype=like.dtype)
     return _TABLES[key]
 
 
-def resolved_source(noise: str, device: torch.device) -> str:
-    """``"auto"`` → ``"table"`` on the CPU (where drawing is a quarter of an update), ``"generator"`` elsewhere (a
-    GPU's Philox generator draws at memory speed); the other sources as they are."""
+def resolved_source(noise: str, like: torch.Tensor) -> str:
+    """``"auto"`` → ``"table"`` for a draw like ``like`` on the CPU (where drawing is a quarter of an update) that
+    fits the table (:meth:`NoiseTable.holds`: the mini networks' do; a paper-sized cross-stitch stem's first block,
+    ~20 M numbers, does not), ``"generator"`` otherwise (a GPU's Philox generator draws at memory speed); the other
+    sources as they are."""
     if noise == "auto":
-        return "table" if device.type == "cpu" else "generator"
+        return "table" if like.device.type == "cpu" and like.numel() <= NOISE_TABLE_SIZE // 2 else "generator"
     return _checked_source(noise)
 
 
@@ -252,10 +258,10 @@ def standard_normal(like: torch.Tensor, noise: str = "auto") -> torch.Tensor:
     ``noise``: ``"generator"`` draws them fresh from torch's generator (``torch.randn``: ICASSP19's noise layers
     draw fresh numbers from Theano's); ``"table"`` takes a window of :func:`noise_table` (:class:`NoiseTable`:
     the same distribution within a draw, several times faster on a CPU); ``"auto"`` (the default) the table on the
-    CPU and the generator elsewhere (:func:`resolved_source`).  A table window is a view of the table: read it,
-    never write into it.
+    CPU where the draw fits it, and the generator elsewhere (:func:`resolved_source`).  A table window is a view of
+    the table: read it, never write into it.
     """
-    if resolved_source(noise, like.device) == "generator":
+    if resolved_source(noise, like) == "generator":
         return torch.randn(like.shape, dtype=like.dtype, device=like.device)
     return noise_table(like).window(like.numel()).view(like.shape)
 
@@ -471,7 +477,7 @@ def noise_factors(c: torch.Tensor, dropout_std: float, sigma: float, noise: str 
     -------
     (scale, shift) : Tensor of ``c.shape`` or None each; fresh memory (the caller may write into them)
     """
-    fresh = resolved_source(noise, c.device) == "generator"
+    fresh = resolved_source(noise, c) == "generator"
 
     def draw(times: float, plus: float = 0.0) -> torch.Tensor:
         if fresh and c.is_contiguous():  # one pass: plus + times·ε, as the layer's 1 + s·ε (to rounding)

@@ -140,7 +140,9 @@ def test_standard_normal_sources():
         start = (ring[:table.size] == e.flatten()[0]).nonzero().item()
         assert torch.equal(ring[start:start + e.numel()], e.flatten())
         assert abs(e.mean().item()) < 0.01 and abs(e.std().item() - 1) < 0.01  # N(0, 1) within a draw
-    assert P.resolved_source("auto", torch.device("cuda", 0)) == "generator"
+    assert P.resolved_source("auto", torch.empty(3, device="meta")) == "generator"  # not the CPU
+    assert P.resolved_source("auto", torch.empty(P.NOISE_TABLE_SIZE // 2)) == "table"  # the largest draw it takes
+    assert P.resolved_source("auto", torch.empty(P.NOISE_TABLE_SIZE // 2 + 1)) == "generator"
     assert P.standard_normal(like.double(), "table").dtype == torch.float64
     with pytest.raises(ValueError, match="noise must be one of"):
         P.standard_normal(like, "philox")
@@ -150,6 +152,21 @@ def test_standard_normal_sources():
         training.ModelSpec("hard", noise="philox")
     assert training.PianoRun(training.ModelSpec("hard", maps=8, noise="generator"), 0.05).name == \
         "hard-m8-noise_generator-lr0.05-vel1-sus1"
+
+
+def test_auto_draws_what_does_not_fit_the_table_from_the_generator(monkeypatch):
+    monkeypatch.setattr(P, "NOISE_TABLE_SIZE", 1000)
+    monkeypatch.setattr(P, "_TABLES", {})
+    small, large = torch.empty(20, 25), torch.empty(20, 26)  # 500 numbers fit a 1,000-number table, 520 do not
+    torch.manual_seed(6)
+    assert torch.equal(P.standard_normal(large), torch.randn(20, 26, generator=torch.Generator().manual_seed(6)))
+    e = P.standard_normal(small)
+    ring = _circular(P.noise_table(small))
+    assert P.noise_table(small).size == 1000
+    start = (ring[:1000] == e.flatten()[0]).nonzero().item()
+    assert torch.equal(ring[start:start + 500], e.flatten())
+    with pytest.raises(ValueError, match="at least 1,040"):
+        P.standard_normal(large, "table")
 
 
 @pytest.mark.parametrize("arch", ["hard", "cross_stitch"])
