@@ -309,8 +309,8 @@ def compare(argv: list[str]) -> dict:
                   f"generator's noise {sec['generator']:.3f}, {sec['old'] / sec['generator']:.2f}x;  CPU: old "
                   f"{cpu['old']:.3f}, new {cpu['new']:.3f}, {cpu['old'] / cpu['new']:.2f}x", flush=True)
             print(f"{'':<13} losses of {len(losses['old'])} updates from one seed, max relative difference to old: "
-                  f"new with the generator's noise {rel['generator']:.1e} (the same training), new {rel['new']:.1e} "
-                  "(another noise stream)", flush=True)
+                  f"new with the generator's noise {rel['generator']:.1e}, new {rel['new']:.1e} (a ref before the "
+                  "noise table: the first is the same training, the second another noise stream)", flush=True)
     if args.out:
         from mtlnb.core import io
 
