@@ -103,6 +103,13 @@ NOISE_SOURCES = ("auto", "table", "generator")  # where the noise layers' normal
 NOISE_TABLE_SIZE = 1 << 25  # normal numbers in a NoiseTable: 33.5 M, 128 MiB of float32, ~0.1 s to draw
 
 
+def checked_noise_source(noise: str, where: str = "piano network") -> str:
+    """``noise`` if it is one of :data:`NOISE_SOURCES`, else ``ValueError`` naming ``where``."""
+    if noise not in NOISE_SOURCES:
+        raise ValueError(f"{where}: noise must be one of {NOISE_SOURCES}, got {noise!r}")
+    return noise
+
+
 @dataclass(frozen=True)
 class PianoNetConfig:
     """Sizes of a piano network; the same fields serve hard sharing and each cross-stitch column."""
@@ -136,8 +143,7 @@ class PianoNetConfig:
         for name in ("stem_noise", "head_noise"):
             if getattr(self, name) < 0:
                 raise ValueError(f"PianoNetConfig.{name} must be >= 0, got {getattr(self, name)}")
-        if self.noise not in NOISE_SOURCES:
-            raise ValueError(f"PianoNetConfig.noise must be one of {NOISE_SOURCES}, got {self.noise!r}")
+        checked_noise_source(self.noise, "PianoNetConfig")
         frames, bins = self.feature_shape
         if frames < self.head[1] or bins < self.head[2] or frames - self.head[1] + 1 != 1:
             raise ValueError(f"PianoNetConfig: the stem leaves {frames}×{bins} (frames × bins) of the "
@@ -173,12 +179,6 @@ HARD_SHARING = PianoNetConfig()  # the paper's hard-sharing net, our reading (96
 
 
 # ------------------------------------------------------------------------------------------------- the noise
-
-
-def _checked_source(noise: str) -> str:
-    if noise not in NOISE_SOURCES:
-        raise ValueError(f"piano network: noise must be one of {NOISE_SOURCES}, got {noise!r}")
-    return noise
 
 
 class NoiseTable:
@@ -249,7 +249,7 @@ def resolved_source(noise: str, like: torch.Tensor) -> str:
     sources as they are."""
     if noise == "auto":
         return "table" if like.device.type == "cpu" and like.numel() <= NOISE_TABLE_SIZE // 2 else "generator"
-    return _checked_source(noise)
+    return checked_noise_source(noise)
 
 
 def standard_normal(like: torch.Tensor, noise: str = "auto") -> torch.Tensor:
@@ -280,7 +280,7 @@ class GaussianDropout(nn.Module):
         super().__init__()
         if not 0 <= rate < 1:
             raise ValueError(f"GaussianDropout: rate must be in [0, 1), got {rate}")
-        self.rate, self.noise = float(rate), _checked_source(noise)
+        self.rate, self.noise = float(rate), checked_noise_source(noise)
         self.std = math.sqrt(rate / (1 - rate))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -299,7 +299,7 @@ class GaussianNoise(nn.Module):
         super().__init__()
         if sigma < 0:
             raise ValueError(f"GaussianNoise: sigma must be >= 0, got {sigma}")
-        self.sigma, self.noise = float(sigma), _checked_source(noise)
+        self.sigma, self.noise = float(sigma), checked_noise_source(noise)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.sigma == 0:

@@ -238,8 +238,7 @@ class ModelSpec:
             raise ValueError(f"ModelSpec.maps must be None or >= 2, got {self.maps}")
         if self.stem is not None:
             networks.PianoNetConfig(stem=tuple(tuple(b) for b in self.stem))  # validates the shapes
-        if self.noise not in networks.NOISE_SOURCES:
-            raise ValueError(f"ModelSpec.noise must be one of {networks.NOISE_SOURCES}, got {self.noise!r}")
+        networks.checked_noise_source(self.noise, "ModelSpec")
 
     def config(self) -> networks.PianoNetConfig:
         """The network's sizes: the hard net's stem, or a cross-stitch column's (every block at half the maps)."""

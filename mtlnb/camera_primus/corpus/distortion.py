@@ -91,11 +91,12 @@ parameter, so that ``literal`` and ``calibrated`` (which have neither) keep thei
   from the start (the ``mini`` study, notebook 02, one torch thread), 60 epochs: synthetic test SER 24.0 %, real
   27.9 %, ratio 1.16, pitch only 16.8 %, clefs 96.7 %, key signatures 75.0 % (synthetic 80.9 %), shares 0.7 / 1.2 /
   2.0 points; the same training continued to 90 epochs (the committed ``mini``): 20.6 %, 24.1 %, 1.17, 13.5 %,
-  96.7 %, 85.0 % (90.6 %), shares 0.5 / 2.0 / 0.9.  So with ``swept`` the synthetic corpus is as hard as the real archive and each share of the gap is
-  within 2 points, which is what the study's numbers need; the price is a network that reads both worse than one
-  trained on ``fitted`` (its synthetic images are easier than the real ones: ratio 1.34 / 1.39), mostly through
-  key signatures and the accidentals they imply, which a torn opening hides in a fifth of the training images (as
-  the real camera hides them).  ``swept`` is the default (:data:`DEFAULT_CAMERA`); ``fitted`` stays switchable.
+  96.7 %, 85.0 % (90.6 %), shares 0.5 / 2.0 / 0.9.  So with ``swept`` the synthetic corpus is as hard as the real
+  archive and each share of the gap is within 2 points, which is what the study's numbers need; the price is a network
+  that reads both worse than one trained on ``fitted`` (its synthetic images are easier than the real ones: ratio 1.34
+  / 1.39), mostly through key signatures and the accidentals they imply, which a torn opening hides in a fifth of the
+  training images (as the real camera hides them).  ``swept`` is the default (:data:`DEFAULT_CAMERA`); ``fitted`` stays
+  switchable.
 - Speckled edges (``spread_probability`` 0.07, radius 1-2 px): 4 of the 60 real images (3 of them first incipits)
   show the pitted strokes and scattered dots of GraphicsMagick's spread; the other 56 show no spread at all, which is
   why the fitted default has none otherwise.
